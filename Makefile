@@ -1,0 +1,34 @@
+# tickerwire: the two commands of the README are `make run` and `make test`.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+PY := .venv/bin/python
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup run test lint typecheck unit bench clean
+
+$(UV):
+	python3 -m pip install --quiet --user "uv==0.13.9" || python3 -m pip install --quiet "uv==0.13.9"
+
+setup: $(UV)
+	$(UV) sync --frozen
+
+## The main job on the embedded default: Kafka, the all-in-one worker, the sample feed, a search.
+run: setup
+	bash deploy/run-demo.sh
+
+lint:
+	.venv/bin/ruff check services tests bench
+	.venv/bin/ruff format --check services tests bench
+
+typecheck:
+	.venv/bin/mypy
+
+## Everything CI runs: install, lint, types, and the whole test suite against a real broker.
+test: setup lint typecheck
+	.venv/bin/pytest -q
+
+bench: setup
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf .tickerwire .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,24 @@
+"""The ``tickerwire`` command line: thin entry points that build settings and call use cases."""
+
+from __future__ import annotations
+
+import typer
+
+from tickerwire.cli import dlq, kafka, produce, run, topics
+
+app = typer.Typer(
+    name="tickerwire",
+    no_args_is_help=True,
+    help="tickerwire: streaming financial documents into a live, searchable index.",
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(kafka.app, name="kafka", help="Start, stop and inspect the local Kafka broker.")
+app.add_typer(topics.app, name="topics", help="Create the Kafka topics from schemas/topics.yaml.")
+app.add_typer(dlq.app, name="dlq", help="List and replay dead-lettered records.")
+produce.register(app)
+run.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""Settings, logging, metrics, errors and records shared by every part of tickerwire."""

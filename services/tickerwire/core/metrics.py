@@ -1,0 +1,183 @@
+"""Every Prometheus metric of tickerwire, defined once, here.
+
+Names follow Prometheus conventions: ``tickerwire_<part>_<what>_total`` for counters and
+``_seconds`` histograms for durations. Import the metric objects; never define one elsewhere.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_FRESHNESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+# --- producer ---------------------------------------------------------------------------------
+PRODUCED = Counter(
+    "tickerwire_producer_records_total",
+    "Records the producer SDK handed to Kafka and Kafka acknowledged.",
+    ["topic"],
+)
+PRODUCE_REJECTED = Counter(
+    "tickerwire_producer_rejected_total",
+    "Input records the producer rejected before Kafka, by reason class.",
+    ["error_class"],
+)
+
+# --- stages (shared) --------------------------------------------------------------------------
+STAGE_RECORDS = Counter(
+    "tickerwire_stage_records_total",
+    "Records a stage consumed, by outcome (ok, noop, stale, dlq).",
+    ["stage", "outcome"],
+)
+STAGE_SECONDS = Histogram(
+    "tickerwire_stage_process_seconds",
+    "Time a stage spent on one batch of records.",
+    ["stage"],
+    buckets=_LATENCY_BUCKETS,
+)
+STAGE_RETRIES = Counter(
+    "tickerwire_stage_retries_total",
+    "Transient failures a stage retried, by error class.",
+    ["stage", "error_class"],
+)
+DLQ_RECORDS = Counter(
+    "tickerwire_dlq_records_total",
+    "Records sent to the dead-letter topic, by stage and error class.",
+    ["stage", "error_class"],
+)
+DLQ_REPLAYED = Counter(
+    "tickerwire_dlq_replayed_total",
+    "Dead-lettered records re-produced to their original topic.",
+    ["topic"],
+)
+STAGE_BUFFER = Gauge(
+    "tickerwire_stage_buffer_depth",
+    "Records held in a stage's in-memory batch buffer (back-pressure signal).",
+    ["stage"],
+)
+CONSUMER_LAG = Gauge(
+    "tickerwire_consumer_lag_records",
+    "Records between a stage's committed offset and the partition end.",
+    ["stage", "topic", "partition"],
+)
+
+# --- preprocess -------------------------------------------------------------------------------
+PII_REDACTED = Counter(
+    "tickerwire_preprocess_pii_redacted_total",
+    "PII spans replaced by typed placeholders, by kind.",
+    ["kind"],
+)
+CHUNKS_EMITTED = Counter(
+    "tickerwire_preprocess_chunks_emitted_total",
+    "New or changed chunks sent on to embedding.",
+)
+CHUNKS_REUSED = Counter(
+    "tickerwire_preprocess_chunks_reused_total",
+    "Chunks whose text was unchanged from the previous version and were not re-embedded.",
+)
+DOCUMENTS = Counter(
+    "tickerwire_preprocess_documents_total",
+    "Documents seen by preprocess, by result (new, updated, unchanged, stale, deleted).",
+    ["result"],
+)
+
+# --- embed ------------------------------------------------------------------------------------
+EMBED_CALLS = Counter(
+    "tickerwire_embed_calls_total",
+    "Calls to the embedder (one per batch).",
+    ["embedder"],
+)
+EMBED_TEXTS = Counter(
+    "tickerwire_embed_texts_total",
+    "Texts embedded.",
+    ["embedder"],
+)
+EMBED_SECONDS = Histogram(
+    "tickerwire_embed_batch_seconds",
+    "Time one embedding batch took.",
+    ["embedder"],
+    buckets=_LATENCY_BUCKETS,
+)
+EMBED_BATCH_SIZE = Histogram(
+    "tickerwire_embed_batch_size",
+    "Texts per embedding batch.",
+    ["embedder"],
+    buckets=_BATCH_BUCKETS,
+)
+OPENAI_REQUESTS = Counter(
+    "tickerwire_openai_requests_total",
+    "Requests sent to the OpenAI-compatible API, by endpoint and status code.",
+    ["endpoint", "status"],
+)
+OPENAI_TOKENS = Counter(
+    "tickerwire_openai_tokens_total",
+    "Tokens sent to the OpenAI-compatible API, by model.",
+    ["model"],
+)
+OPENAI_COST = Counter(
+    "tickerwire_openai_cost_usd_total",
+    "Estimated spend on the OpenAI-compatible API in US dollars, from the price table.",
+    ["model"],
+)
+
+# --- index ------------------------------------------------------------------------------------
+INDEX_UPSERTS = Counter(
+    "tickerwire_index_points_upserted_total",
+    "Points written to the vector index.",
+    ["backend"],
+)
+INDEX_DELETES = Counter(
+    "tickerwire_index_points_deleted_total",
+    "Stale points removed from the vector index when a commit was applied.",
+    ["backend"],
+)
+INDEX_WRITES = Counter(
+    "tickerwire_index_writes_total",
+    "Write calls (upsert or delete batches) made to the vector index.",
+    ["backend", "op"],
+)
+INDEX_WRITE_SECONDS = Histogram(
+    "tickerwire_index_write_seconds",
+    "Time one index write call took.",
+    ["backend", "op"],
+    buckets=_LATENCY_BUCKETS,
+)
+INDEX_COMMITS = Counter(
+    "tickerwire_index_commits_applied_total",
+    "Document commit records applied by the index stage.",
+    ["backend"],
+)
+INDEX_OPTIMIZE_SECONDS = Histogram(
+    "tickerwire_index_optimize_seconds",
+    "Time an index optimization (HNSW build, segment merge) took, off the event loop.",
+    ["backend"],
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)
+INDEX_POINTS = Gauge(
+    "tickerwire_index_points",
+    "Points in the vector index.",
+    ["backend"],
+)
+FRESHNESS_SECONDS = Histogram(
+    "tickerwire_freshness_seconds",
+    "Time from a document's produce timestamp to its commit being applied to the index.",
+    buckets=_FRESHNESS_BUCKETS,
+)
+
+# --- query ------------------------------------------------------------------------------------
+QUERY_REQUESTS = Counter(
+    "tickerwire_query_requests_total",
+    "Query API requests, by endpoint and HTTP status.",
+    ["endpoint", "status"],
+)
+QUERY_SECONDS = Histogram(
+    "tickerwire_query_seconds",
+    "Query latency by endpoint and phase (embed, search, answer, total).",
+    ["endpoint", "phase"],
+    buckets=_LATENCY_BUCKETS,
+)
+ASK_REFUSED = Counter(
+    "tickerwire_ask_refused_total",
+    "Questions answered 'not enough evidence' instead of a guess.",
+)

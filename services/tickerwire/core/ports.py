@@ -1,0 +1,190 @@
+"""Ports: the small protocols the stages and the query service depend on.
+
+Adapters implement them; pipeline code and use cases only ever see these types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+SearchMode = Literal["hybrid", "dense", "sparse"]
+
+
+@dataclass(frozen=True, slots=True)
+class SparseVector:
+    """A sparse vector: sorted unique term indices and their weights."""
+
+    indices: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One chunk as stored in the index: id (uuid string), vectors and payload.
+
+    The payload carries at least ``doc_id``, ``chunk_index``, ``text``, ``title``, ``url``,
+    ``source``, ``doc_type``, ``tickers``, ``published_at`` (RFC 3339), ``published_ts`` (epoch
+    seconds, float), ``version`` and ``indexed_ts`` (epoch seconds, float).
+    """
+
+    id: str
+    dense: Sequence[float]
+    sparse: SparseVector
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    """Filters applied before ranking; ``as_of`` hides everything published after it."""
+
+    tickers: tuple[str, ...] = ()
+    doc_types: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    doc_ids: tuple[str, ...] = ()
+    published_after: datetime | None = None
+    published_before: datetime | None = None
+    as_of: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredHit:
+    """A retrieved point with its score and payload."""
+
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """The newest published-at and indexed-at a query could see (epoch seconds, or None)."""
+
+    published_ts: float | None
+    indexed_ts: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HybridParams:
+    """How dense and sparse rankings are fused (weighted RRF)."""
+
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    sparse_weight: float = 1.0
+    prefetch: int = 100
+
+
+@runtime_checkable
+class Splitter(Protocol):
+    """Splits text into chunks that fit a token budget (semantic-text-splitter's shape)."""
+
+    def chunks(self, text: str) -> list[str]: ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Dense text embeddings. Implementations never block the event loop."""
+
+    @property
+    def name(self) -> str:
+        """Stable model id, stored with every vector (e.g. ``all-MiniLM-L6-v2-int8``)."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Dimension of the dense vectors."""
+        ...
+
+    @property
+    def max_tokens(self) -> int:
+        """Longest input the model was trained on, in its own tokens."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes in this model's tokenizer (no special tokens)."""
+        ...
+
+    def splitter(self, capacity: int, overlap: int) -> Splitter:
+        """A token-aware splitter that uses this model's tokenizer."""
+        ...
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed passages; one unit-norm vector per text, in order."""
+        ...
+
+    async def embed_query(self, text: str) -> list[float]:
+        """Embed one search query with the same model."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release resources; idempotent."""
+        ...
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """The vector store behind the index stage and the query service."""
+
+    @property
+    def backend(self) -> str:
+        """``edge`` or ``server``; used as a metric label."""
+        ...
+
+    async def ensure_collection(self, dim: int) -> None:
+        """Create the collection and its payload indexes if missing; never recreate it."""
+        ...
+
+    async def upsert(self, points: Sequence[Point]) -> None:
+        """Write points; idempotent for the same ids. Returns once the write is durable."""
+        ...
+
+    async def delete_document_except(self, doc_id: str, keep: Sequence[str]) -> int:
+        """Delete every point of ``doc_id`` whose id is not in ``keep``; return how many went."""
+        ...
+
+    async def document_point_ids(self, doc_id: str) -> set[str]:
+        """Ids of the points stored for ``doc_id``."""
+        ...
+
+    async def get_document(self, doc_id: str) -> list[ScoredHit]:
+        """Every point of ``doc_id``, ordered by ``chunk_index`` (score is 0)."""
+        ...
+
+    async def search(
+        self,
+        *,
+        dense: Sequence[float] | None,
+        sparse: SparseVector | None,
+        mode: SearchMode,
+        filters: SearchFilters,
+        limit: int,
+        hybrid: HybridParams,
+    ) -> list[ScoredHit]:
+        """Top ``limit`` points for the mode; hybrid fuses dense and sparse prefetches with RRF."""
+        ...
+
+    async def count(self, filters: SearchFilters | None = None) -> int:
+        """Exact number of points matching ``filters`` (all when None)."""
+        ...
+
+    async def all_point_ids(self) -> set[str]:
+        """Every point id in the collection (for audits and tests)."""
+        ...
+
+    async def watermark(self) -> Watermark:
+        """Newest ``published_ts`` and ``indexed_ts`` in the collection."""
+        ...
+
+    async def needs_optimize(self) -> bool:
+        """True when :meth:`optimize` is worth running now (always False for a server)."""
+        ...
+
+    async def optimize(self) -> None:
+        """Build or merge index structures without stalling the event loop."""
+        ...
+
+    async def aclose(self) -> None:
+        """Flush and release resources; idempotent."""
+        ...

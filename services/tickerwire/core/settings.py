@@ -1,0 +1,118 @@
+"""Settings: built once from the environment (prefix ``TICKERWIRE_``), frozen, and passed down.
+
+Nothing reads the environment at import time; call :func:`load_settings` in an entry point.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of tickerwire; `.env.example` documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TICKERWIRE_",
+        env_file=None,
+        frozen=True,
+        extra="ignore",
+    )
+
+    # Kafka
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:19092",
+        description="host:port of the Kafka bootstrap server; `tickerwire kafka up` listens here.",
+    )
+    kafka_partitions: int = Field(
+        default=3, ge=1, description="Partitions for newly created topics."
+    )
+    kafka_replication: int = Field(
+        default=1, ge=1, description="Replication factor for new topics."
+    )
+    kafka_heap: str = Field(default="512m", description="JVM heap (-Xmx) of the local broker.")
+
+    # Local state
+    data_dir: Path = Field(
+        default=Path(".tickerwire"),
+        description="All local state: Kafka data and jars cache, the Edge shard, faust tables.",
+    )
+
+    # HTTP
+    http_host: str = Field(default="127.0.0.1", description="Bind address of the query API.")
+    http_port: int = Field(default=8080, ge=0, le=65535, description="Port of the query API.")
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated API keys; empty means the API is open.",
+    )
+
+    # Qdrant
+    qdrant_url: str | None = Field(
+        default=None, description="Qdrant server URL; unset means the embedded Qdrant Edge."
+    )
+    qdrant_api_key: SecretStr | None = Field(default=None, description="Qdrant server API key.")
+    collection: str = Field(default="tickerwire", description="Qdrant collection name.")
+
+    # Embeddings
+    embedder: Literal["local", "openai"] = Field(default="local", description="Embedding back end.")
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "TICKERWIRE_OPENAI_API_KEY"),
+        description="OpenAI API key (read from OPENAI_API_KEY, as the openai package does).",
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "TICKERWIRE_OPENAI_BASE_URL"),
+        description="Base URL of an OpenAI-compatible server (read from OPENAI_BASE_URL).",
+    )
+    openai_embedding_model: str = Field(default="text-embedding-3-small")
+    openai_dimensions: int | None = Field(default=None, ge=1)
+    openai_max_concurrency: int = Field(default=4, ge=1)
+    openai_timeout_s: float = Field(default=30.0, gt=0)
+    openai_max_retries: int = Field(default=6, ge=0)
+
+    # Pipeline
+    chunk_tokens: int = Field(default=256, ge=16, description="Target chunk size in tokens.")
+    chunk_overlap: int = Field(default=32, ge=0, description="Token overlap between chunks.")
+    embed_batch_size: int = Field(default=64, ge=1, description="Max chunks per embedding call.")
+    embed_batch_window_ms: int = Field(default=20, ge=0, description="Max wait to fill a batch.")
+    index_batch_size: int = Field(default=512, ge=1, description="Max points per index upsert.")
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024, ge=1, description="Largest accepted document body (bytes)."
+    )
+
+    # Logging
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console", "auto"] = Field(
+        default="auto", description="auto: JSON for services, console for the CLI."
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def kafka_dir(self) -> Path:
+        """Kafka's jars cache, logs and data live below this folder."""
+        return self.data_dir / "kafka"
+
+    @property
+    def edge_dir(self) -> Path:
+        """The Qdrant Edge shard directory (one owning process)."""
+        return self.data_dir / "qdrant-edge"
+
+    @property
+    def faust_dir(self) -> Path:
+        """faust's local table state."""
+        return self.data_dir / "faust"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment, with explicit overrides winning."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,109 @@
+"""Deciding what a new record of a document means, against that document's stored state.
+
+Pure: the preprocess stage loads the state from its faust Table, calls :func:`plan`, sends what
+the plan says, and stores ``plan.new_state``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from tickerwire.pipeline.chunking import Chunk
+
+
+class Outcome(StrEnum):
+    """What a record did to its document."""
+
+    NEW = "new"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    STALE = "stale"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class DocState:
+    """What the pipeline last committed for a document."""
+
+    version: int
+    content_hash: str
+    chunk_ids: tuple[str, ...]
+    meta_hash: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict for the faust Table."""
+        return {
+            "version": self.version,
+            "content_hash": self.content_hash,
+            "meta_hash": self.meta_hash,
+            "chunk_ids": list(self.chunk_ids),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DocState:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            version=int(data["version"]),
+            content_hash=str(data["content_hash"]),
+            chunk_ids=tuple(str(c) for c in data["chunk_ids"]),
+            meta_hash=str(data.get("meta_hash", "")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Chunks to send on, whether to send a commit, and the state to store (None: remove it)."""
+
+    outcome: Outcome
+    emit: Sequence[Chunk] = ()
+    commit_ids: tuple[str, ...] | None = None
+    new_state: DocState | None = None
+    reused: int = 0
+    drop_state: bool = False
+
+
+def plan_upsert(
+    prev: DocState | None,
+    *,
+    version: int,
+    content_hash: str,
+    meta_hash: str,
+    chunks: Sequence[Chunk],
+) -> Plan:
+    """Plan an upsert: emit only chunks whose ids the previous commit did not list.
+
+    An older version than the stored one is stale; the same content again is unchanged (no
+    output at all). A same-or-newer version with other content is an update. When only the
+    metadata stored with each chunk changed (``meta_hash``), every chunk is sent again so the
+    index payloads follow.
+    """
+    if prev is not None and version < prev.version:
+        return Plan(outcome=Outcome.STALE)
+    if prev is not None and content_hash == prev.content_hash:
+        return Plan(outcome=Outcome.UNCHANGED)
+    known = set(prev.chunk_ids) if prev is not None and prev.meta_hash == meta_hash else set()
+    emit = [c for c in chunks if c.chunk_id not in known]
+    ids = tuple(c.chunk_id for c in chunks)
+    return Plan(
+        outcome=Outcome.NEW if prev is None else Outcome.UPDATED,
+        emit=emit,
+        commit_ids=ids,
+        new_state=DocState(
+            version=version, content_hash=content_hash, chunk_ids=ids, meta_hash=meta_hash
+        ),
+        reused=len(chunks) - len(emit),
+    )
+
+
+def plan_delete(prev: DocState | None, *, version: int) -> Plan:
+    """Plan a delete: a commit with an empty list, and the state entry removed.
+
+    A delete older than the stored version is stale. A delete of an unknown document still sends
+    the empty commit, so that points left by an earlier run are removed too.
+    """
+    if prev is not None and version < prev.version:
+        return Plan(outcome=Outcome.STALE)
+    return Plan(outcome=Outcome.DELETED, commit_ids=(), drop_state=True)

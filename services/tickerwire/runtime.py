@@ -1,0 +1,188 @@
+"""The composition root: builds settings-driven resources and runs the stream worker.
+
+Entry points (the CLI) call :func:`run_worker`; tests build the same graph with other parts
+plugged in through :func:`open_resources` and :func:`make_handlers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+import mode
+import structlog
+import uvicorn
+
+from tickerwire.core.logging import configure_logging
+from tickerwire.core.ports import Embedder, VectorIndex
+from tickerwire.core.settings import Settings
+from tickerwire.pipeline.sparse import SparseEncoder
+from tickerwire.query.api import create_app
+from tickerwire.query.search import SearchService
+from tickerwire.stages.app import ALL_STAGES, FaustSender, Handler, StageDeps, StageName, build_app
+from tickerwire.stages.embed import EmbedStage
+from tickerwire.stages.index import IndexStage
+from tickerwire.stages.preprocess import ChunkerConfig, PreprocessStage
+
+log = structlog.get_logger("tickerwire.runtime")
+
+
+@dataclass
+class Resources:
+    """Long-lived adapters shared by the stages and the query API."""
+
+    settings: Settings
+    embedder: Embedder
+    sparse: SparseEncoder
+    index: VectorIndex | None
+
+    async def aclose(self) -> None:
+        """Close the index (flushes Edge) and the embedder; idempotent."""
+        if self.index is not None:
+            await self.index.aclose()
+        await self.embedder.aclose()
+
+
+async def open_resources(settings: Settings, *, with_index: bool) -> Resources:
+    """Open the configured embedder, sparse encoder and (optionally) the vector index."""
+    from tickerwire.adapters.embed_factory import open_embedder
+    from tickerwire.adapters.index_factory import open_index
+
+    embedder = open_embedder(settings)
+    index = None
+    if with_index:
+        index = open_index(settings, embedder.dim)
+        await index.ensure_collection(embedder.dim)
+    return Resources(settings=settings, embedder=embedder, sparse=SparseEncoder(), index=index)
+
+
+def chunker_for(settings: Settings, embedder: Embedder) -> ChunkerConfig:
+    """Chunking with the embedder's tokenizer, never longer than the model's input."""
+    max_tokens = min(settings.chunk_tokens, embedder.max_tokens - 2)
+    return ChunkerConfig(
+        make_splitter=embedder.splitter,
+        count_tokens=embedder.count_tokens,
+        max_tokens=max_tokens,
+        overlap=min(settings.chunk_overlap, max_tokens // 4),
+    )
+
+
+def make_handlers(
+    res: Resources, stages: Sequence[StageName]
+) -> Any:  # returns the StageDeps.make_handlers callable
+    """The factory faust calls once the app (and the state table) exist."""
+
+    def factory(app: faust.App, table: Any) -> dict[StageName, Handler]:
+        sender = FaustSender(app)
+        handlers: dict[StageName, Handler] = {}
+        if "preprocess" in stages:
+            handlers["preprocess"] = PreprocessStage(
+                sender=sender,
+                state=table,
+                chunker=chunker_for(res.settings, res.embedder),
+                max_body_bytes=res.settings.max_body_bytes,
+            ).handle
+        if "embed" in stages:
+            handlers["embed"] = EmbedStage(
+                sender=sender, embedder=res.embedder, sparse=res.sparse
+            ).handle
+        if "index" in stages:
+            assert res.index is not None
+            handlers["index"] = IndexStage(index=res.index, sender=sender).handle
+        return handlers
+
+    return factory
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: the worker owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class HttpService(mode.Service):
+    """Serves the query API inside the worker's event loop."""
+
+    def __init__(self, res: Resources, host: str, port: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        assert res.index is not None
+        search = SearchService(embedder=res.embedder, sparse=res.sparse, index=res.index)
+        asgi = create_app(settings=res.settings, search=search)
+        config = uvicorn.Config(
+            asgi, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+        )
+        self._server = _QuietServer(config)
+        self._task: asyncio.Task[None] | None = None
+
+    async def on_start(self) -> None:
+        self._task = asyncio.ensure_future(self._server.serve())
+        log.info("http_started", host=self._server.config.host, port=self._server.config.port)
+
+    async def on_stop(self) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class TickerwireWorker(faust.Worker):
+    """faust's worker with tickerwire's structlog setup; SIGTERM and SIGINT drain and commit."""
+
+    def __init__(self, *args: Any, settings: Settings, **kwargs: Any) -> None:
+        self._tw_settings = settings
+        super().__init__(*args, **kwargs)
+
+    def _setup_logging(self) -> None:
+        configure_logging(
+            fmt=self._tw_settings.log_format,
+            level=self._tw_settings.log_level,
+            service=True,
+        )
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    stages: tuple[StageName, ...] = ALL_STAGES,
+    serve_http: bool = True,
+    app_id: str = "tickerwire",
+) -> None:
+    """Run the selected stages (and the query API) until SIGTERM/SIGINT; then drain and close."""
+    configure_logging(fmt=settings.log_format, level=settings.log_level, service=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    with_index = "index" in stages or serve_http
+    res = loop.run_until_complete(open_resources(settings, with_index=with_index))
+    app = build_app(
+        StageDeps(
+            settings=settings,
+            stages=stages,
+            make_handlers=make_handlers(res, stages),
+            app_id=app_id,
+        )
+    )
+    services: list[Any] = []
+    if serve_http:
+        services.append(HttpService(res, settings.http_host, settings.http_port, loop=loop))
+    worker = TickerwireWorker(
+        app,
+        *services,
+        settings=settings,
+        loop=loop,
+        loglevel="WARNING",
+        redirect_stdouts=False,
+        quiet=True,
+    )
+    log.info("worker_starting", stages=list(stages), app_id=app_id, http=serve_http)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        asyncio.run(res.aclose())
+        log.info("worker_stopped")

@@ -1,0 +1,216 @@
+"""faust wiring: one faust App whose agents run the selected stages.
+
+Entry points build a :class:`StageDeps` (the composition root in :mod:`tickerwire.bootstrap`) and
+call :func:`build_app`; everything here is glue between faust events and stage handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import faust
+import structlog
+from faust.types import EventT
+
+from tickerwire.core.errors import TickerwireError
+from tickerwire.core.metrics import STAGE_BUFFER
+from tickerwire.core.settings import Settings
+from tickerwire.stages.base import (
+    CHUNKS_TOPIC,
+    RAW_TOPIC,
+    VECTORS_TOPIC,
+    DeadLetters,
+    InMsg,
+    OutMsg,
+)
+
+log = structlog.get_logger("tickerwire.stages.app")
+
+StageName = Literal["preprocess", "embed", "index"]
+ALL_STAGES: tuple[StageName, ...] = ("preprocess", "embed", "index")
+
+#: How often a failing batch is retried before its records are dead-lettered one by one.
+BATCH_ATTEMPTS = 5
+
+
+class FaustSender:
+    """Sends through the faust app's producer and waits for every acknowledgement."""
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+
+    async def send_all(self, msgs: Sequence[OutMsg]) -> None:
+        producer = self._app.producer
+        futures = [
+            await producer.send(m.topic, m.key, m.value, None, None, list(m.headers) or None)
+            for m in msgs
+        ]
+        if futures:
+            await asyncio.gather(*futures)
+
+
+def in_msg(event: EventT[Any]) -> InMsg:
+    """The stage-facing view of a faust event (raw key and value bytes)."""
+    m = event.message
+    raw_headers: Any = m.headers or []
+    pairs: list[tuple[Any, Any]] = list(
+        raw_headers.items() if isinstance(raw_headers, dict) else raw_headers
+    )
+    headers = tuple((str(k), v.encode() if isinstance(v, str) else v) for k, v in pairs)
+    return InMsg(
+        topic=m.topic,
+        partition=m.partition,
+        offset=m.offset,
+        key=m.key,
+        value=m.value if isinstance(m.value, bytes) else bytes(m.value or b""),
+        headers=headers,
+        timestamp_ms=int(m.timestamp * 1000) if m.timestamp else None,
+    )
+
+
+Handler = Callable[[Sequence[InMsg]], Awaitable[None]]
+
+
+@dataclass
+class StageDeps:
+    """What the stage factories need; built once by the composition root."""
+
+    settings: Settings
+    stages: tuple[StageName, ...]
+    #: Called with the app once it exists; returns the handler for each selected stage.
+    make_handlers: Callable[
+        [faust.App, faust.types.TableT[Any, Any] | None], dict[StageName, Handler]
+    ]
+    app_id: str = "tickerwire"
+    extra_services: list[Any] = field(default_factory=list)
+
+
+async def run_batch(stage: str, handler: Handler, sender: FaustSender, batch: list[InMsg]) -> None:
+    """Run a handler until it succeeds; after repeated failure dead-letter the batch's records.
+
+    faust acks a batch's events once this returns, so it must not return before the batch is
+    either processed or safely in the DLQ, and it must never raise.
+    """
+    dead = DeadLetters(stage)  # type: ignore[arg-type]
+    delay = 0.5
+    for attempt in range(1, BATCH_ATTEMPTS + 1):
+        try:
+            await handler(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            retriable = isinstance(exc, TickerwireError) and exc.retriable
+            log.exception(
+                "batch_failed", stage=stage, attempt=attempt, retriable=retriable, size=len(batch)
+            )
+            if attempt == BATCH_ATTEMPTS:
+                if len(batch) > 1:
+                    # Narrow the failure down: records that work alone still go through.
+                    for one in batch:
+                        await run_batch(stage, handler, sender, [one])
+                    return
+                await _dead_letter_forever(sender, [dead.message(m, exc, attempt) for m in batch])
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        else:
+            return
+
+
+async def _dead_letter_forever(sender: FaustSender, msgs: list[OutMsg]) -> None:
+    delay = 0.5
+    while True:
+        try:
+            await sender.send_all(msgs)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("dlq_send_failed", records=len(msgs))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        else:
+            return
+
+
+def build_app(deps: StageDeps) -> faust.App:
+    """The faust app with one agent per selected stage, consuming raw key/value bytes."""
+    s = deps.settings
+    app = faust.App(
+        deps.app_id,
+        broker=f"kafka://{s.kafka_bootstrap}",
+        store="memory://",
+        datadir=str(s.faust_dir / deps.app_id),
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=s.kafka_partitions,
+        topic_replication_factor=s.kafka_replication,
+        topic_allow_declare=True,
+        web_enabled=False,
+        autodiscover=False,
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=1.0,
+        broker_commit_interval=1.0,
+        broker_request_timeout=40.0,
+        stream_buffer_maxsize=max(4096, s.embed_batch_size * 8),
+        producer_acks=-1,
+        producer_linger_ms=1,
+        producer_max_request_size=8 * 1024 * 1024,
+        consumer_auto_offset_reset="earliest",
+        table_cleanup_interval=3600.0,
+    )
+    table = None
+    if "preprocess" in deps.stages:
+        table = app.Table(
+            "docstate",
+            default=None,
+            partitions=s.kafka_partitions,
+            key_serializer="raw",
+            value_serializer="json",
+            use_partitioner=True,
+            help="Per-document state: version, content hash, current chunk ids.",
+        )
+    handlers = deps.make_handlers(app, table)
+    sender = FaustSender(app)
+    windows = {
+        "preprocess": (256, 0.005),
+        "embed": (s.embed_batch_size, s.embed_batch_window_ms / 1000),
+        "index": (s.index_batch_size, 0.01),
+    }
+    topics = {"preprocess": RAW_TOPIC, "embed": CHUNKS_TOPIC, "index": VECTORS_TOPIC}
+    for name in deps.stages:
+        handler = handlers[name]
+        topic = app.topic(
+            topics[name],
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=s.kafka_partitions,
+        )
+        size, within = windows[name]
+        _register_agent(app, name, topic, handler, sender, size, within)
+    return app
+
+
+def _register_agent(
+    app: faust.App,
+    name: str,
+    topic: faust.TopicT,
+    handler: Handler,
+    sender: FaustSender,
+    size: int,
+    within: float,
+) -> None:
+    async def agent(stream: faust.StreamT[bytes]) -> None:
+        # take_events (faust-streaming) acks a batch's events only after the body has run.
+        batches = stream.take_events(size, within=within)  # type: ignore[attr-defined]
+        async for events in batches:
+            batch = [in_msg(e) for e in events]
+            STAGE_BUFFER.labels(stage=name).set(len(batch))
+            await run_batch(name, handler, sender, batch)
+            STAGE_BUFFER.labels(stage=name).set(0)
+
+    agent.__name__ = f"{name}_agent"
+    agent.__qualname__ = agent.__name__
+    app.agent(topic, name=f"tickerwire.{name}", concurrency=1)(agent)

@@ -1,0 +1,127 @@
+"""The index stage: upsert vectors in batches and apply commits (delete what a commit omits).
+
+Kafka offsets move only after the index has acknowledged every write of the batch, so a crash
+replays the batch; upserts by content-addressed id and commit deletes are idempotent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import structlog
+
+from tickerwire.core.errors import PermanentError
+from tickerwire.core.metrics import FRESHNESS_SECONDS, INDEX_COMMITS, STAGE_RECORDS, STAGE_SECONDS
+from tickerwire.core.ports import Point, SparseVector, VectorIndex
+from tickerwire.core.records import CommitRecord, VectorRecord, parse_record
+from tickerwire.stages.base import DeadLetters, InMsg, OutMsg, RetryPolicy, Sender
+
+log = structlog.get_logger("tickerwire.stages.index")
+
+
+def to_point(rec: VectorRecord, indexed_ts: float) -> Point:
+    """The index point for a vector record; the payload is what search results show."""
+    return Point(
+        id=str(rec.chunk_id),
+        dense=rec.dense,
+        sparse=SparseVector(indices=rec.sparse.indices, values=rec.sparse.values),
+        payload={
+            "doc_id": rec.doc_id,
+            "chunk_id": str(rec.chunk_id),
+            "chunk_index": rec.chunk_index,
+            "version": rec.version,
+            "text": rec.text,
+            "title": rec.title,
+            "url": rec.url,
+            "source": rec.source,
+            "doc_type": rec.doc_type,
+            "tickers": list(rec.tickers),
+            "language": rec.language,
+            "published_at": rec.published_at.isoformat(),
+            "published_ts": rec.published_at.timestamp(),
+            "indexed_ts": indexed_ts,
+            "model": rec.model,
+        },
+    )
+
+
+class IndexStage:
+    """Writes vector records to the index and applies commit records in order."""
+
+    stage = "index"
+
+    def __init__(
+        self,
+        *,
+        index: VectorIndex,
+        sender: Sender,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._index = index
+        self._sender = sender
+        self._retry = retry or RetryPolicy()
+        self._dead = DeadLetters("index")
+
+    async def handle(self, batch: Sequence[InMsg]) -> None:
+        """Upsert all vectors of the batch, then apply its commits in order.
+
+        A commit's keep-list is widened by the ids of the same document's vectors that come
+        after it in the batch, so applying all upserts first gives the same result as applying
+        the records one by one.
+        """
+        with STAGE_SECONDS.labels(stage=self.stage).time():
+            dead: list[OutMsg] = []
+            records: list[VectorRecord | CommitRecord] = []
+            for msg in batch:
+                try:
+                    rec = parse_record(msg.value)
+                except PermanentError as exc:
+                    dead.append(self._dead.message(msg, exc))
+                    continue
+                if isinstance(rec, VectorRecord | CommitRecord):
+                    records.append(rec)
+                else:
+                    dead.append(
+                        self._dead.message(msg, PermanentError(f"unexpected {rec.schema_} record"))
+                    )
+            now = time.time()
+            points: dict[str, Point] = {}
+            later: dict[str, set[str]] = {}
+            commits: list[tuple[CommitRecord, set[str]]] = []
+            for rec in reversed(records):
+                if isinstance(rec, VectorRecord):
+                    later.setdefault(rec.doc_id, set()).add(str(rec.chunk_id))
+                else:
+                    keep = {str(c) for c in rec.chunk_ids} | later.get(rec.doc_id, set())
+                    commits.append((rec, keep))
+            for rec in records:
+                if isinstance(rec, VectorRecord):
+                    points[str(rec.chunk_id)] = to_point(rec, now)
+            commits.reverse()
+            if points:
+                batch_points = list(points.values())
+                await self._retry.run(self.stage, lambda: self._index.upsert(batch_points))
+            for commit, keep in commits:
+                await self._apply(commit, keep)
+            STAGE_RECORDS.labels(stage=self.stage, outcome="ok").inc(len(records))
+            if dead:
+                await self._sender.send_all(dead)
+
+    async def _apply(self, commit: CommitRecord, keep: set[str]) -> None:
+        keep_ids = sorted(keep)
+        with structlog.contextvars.bound_contextvars(doc_id=commit.doc_id):
+            removed = await self._retry.run(
+                self.stage, lambda: self._index.delete_document_except(commit.doc_id, keep_ids)
+            )
+            INDEX_COMMITS.labels(backend=self._index.backend).inc()
+            lag = datetime.now(UTC).timestamp() - commit.produced_at.timestamp()
+            FRESHNESS_SECONDS.observe(max(lag, 0.0))
+            log.debug(
+                "commit_applied",
+                version=commit.version,
+                op=commit.op,
+                chunks=len(commit.chunk_ids),
+                removed=removed,
+            )

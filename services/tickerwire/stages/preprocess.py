@@ -1,0 +1,266 @@
+"""The preprocess stage: validate, clean, redact, chunk and diff raw documents.
+
+For each raw record it sends only new or changed chunks to the chunks topic, then a commit that
+lists the document's current chunk ids, and only after Kafka has acknowledged them does it store
+the document's new state. A record it cannot use goes to the DLQ with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from tickerwire.core.errors import PermanentError, TooLargeError, ValidationError
+from tickerwire.core.metrics import (
+    CHUNKS_EMITTED,
+    CHUNKS_REUSED,
+    DOCUMENTS,
+    PII_REDACTED,
+    STAGE_RECORDS,
+    STAGE_SECONDS,
+)
+from tickerwire.core.ports import Splitter
+from tickerwire.core.records import ChunkRecord, CommitRecord, RawDocument
+from tickerwire.core.schemas import decode_json, validate
+from tickerwire.pipeline.chunking import Chunk, chunk_document, sha256_hex
+from tickerwire.pipeline.clean import clean_document
+from tickerwire.pipeline.diff import DocState, Outcome, Plan, plan_delete, plan_upsert
+from tickerwire.pipeline.redact import redact
+from tickerwire.stages.base import CHUNKS_TOPIC, DeadLetters, InMsg, OutMsg, Sender
+
+log = structlog.get_logger("tickerwire.stages.preprocess")
+
+#: The state table: doc_id (bytes) → DocState as JSON. A faust Table in production.
+StateTable = MutableMapping[bytes, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A valid upsert, cleaned and chunked (computed off the event loop)."""
+
+    doc: RawDocument
+    chunks: list[Chunk]
+    content_hash: str
+    meta_hash: str
+    pii: dict[str, int]
+
+
+@dataclass
+class ChunkerConfig:
+    """How documents are chunked: the embedder's tokenizer and the token budget."""
+
+    make_splitter: Callable[[int, int], Splitter]
+    count_tokens: Callable[[str], int]
+    max_tokens: int = 256
+    overlap: int = 32
+
+
+def parse_raw(msg: InMsg, max_body_bytes: int) -> RawDocument:
+    """The raw document in ``msg``; PermanentError subclasses say exactly what is wrong."""
+    obj = decode_json(msg.value)
+    validate("raw-document.v1", obj)
+    doc = RawDocument.model_validate(obj)
+    if msg.key is not None and msg.key != doc.doc_id.encode("utf-8"):
+        raise ValidationError(
+            f"record key {msg.doc_id!r} differs from doc_id {doc.doc_id!r}; "
+            "every record must be keyed by its doc_id"
+        )
+    if doc.body is not None and len(doc.body.encode("utf-8")) > max_body_bytes:
+        raise TooLargeError(
+            f"body is {len(doc.body.encode('utf-8'))} bytes, over the limit of {max_body_bytes}"
+        )
+    return doc
+
+
+def prepare(doc: RawDocument, chunker: ChunkerConfig) -> Prepared:
+    """Clean, redact and chunk an upsert. CPU work: call it off the event loop."""
+    assert doc.body is not None and doc.content_type is not None  # an upsert has them
+    text = clean_document(doc.body, doc.content_type)
+    red = redact(text)
+    title = redact(doc.title or "").text
+    chunks = chunk_document(
+        doc_id=doc.doc_id,
+        title=title,
+        text=red.text,
+        max_tokens=chunker.max_tokens,
+        overlap=chunker.overlap,
+        make_splitter=chunker.make_splitter,
+        count_tokens=chunker.count_tokens,
+    )
+    meta = {
+        "url": doc.url,
+        "source": doc.source,
+        "doc_type": doc.doc_type,
+        "tickers": list(doc.tickers),
+        "published_at": doc.published_at.isoformat() if doc.published_at else None,
+        "language": doc.language,
+    }
+    meta_hash = sha256_hex(json.dumps(meta, sort_keys=True))
+    content_hash = sha256_hex(json.dumps({"title": title, "text": red.text, "meta": meta_hash}))
+    return Prepared(
+        doc=doc, chunks=chunks, content_hash=content_hash, meta_hash=meta_hash, pii=red.counts
+    )
+
+
+class PreprocessStage:
+    """Turns raw records into chunk and commit records, keeping per-document state."""
+
+    stage = "preprocess"
+
+    def __init__(
+        self,
+        *,
+        sender: Sender,
+        state: StateTable,
+        chunker: ChunkerConfig,
+        max_body_bytes: int,
+        out_topic: str = CHUNKS_TOPIC,
+    ) -> None:
+        self._sender = sender
+        self._state = state
+        self._chunker = chunker
+        self._max_body = max_body_bytes
+        self._out_topic = out_topic
+        self._dead = DeadLetters("preprocess")
+
+    async def handle(self, batch: Sequence[InMsg]) -> None:
+        """Process a batch in order; returns once outputs are durable and state is stored."""
+        with STAGE_SECONDS.labels(stage=self.stage).time():
+            out: list[OutMsg] = []
+            parsed: list[tuple[InMsg, RawDocument | None]] = []
+            for msg in batch:
+                try:
+                    parsed.append((msg, parse_raw(msg, self._max_body)))
+                except PermanentError as exc:
+                    out.append(self._dead.message(msg, exc))
+                    parsed.append((msg, None))
+            upserts = [d for _, d in parsed if d is not None and d.op == "upsert"]
+            prepared = await asyncio.to_thread(self._prepare_all, upserts)
+            overlay: dict[bytes, DocState | None] = {}
+            for msg, doc in parsed:
+                if doc is None:
+                    continue
+                with structlog.contextvars.bound_contextvars(**msg.log_context()):
+                    result = prepared.get(id(doc))
+                    if isinstance(result, BaseException):
+                        out.append(self._dead.message(msg, result))
+                        continue
+                    out.extend(self._plan(msg, doc, result, overlay))
+            if out:
+                await self._sender.send_all(out)
+            # Outputs are durable: now the state may move forward.
+            for key, state in overlay.items():
+                if state is None:
+                    self._state.pop(key, None)
+                else:
+                    self._state[key] = state.to_json()
+
+    def _prepare_all(self, docs: list[RawDocument]) -> dict[int, Prepared | BaseException]:
+        results: dict[int, Prepared | BaseException] = {}
+        for doc in docs:
+            try:
+                results[id(doc)] = prepare(doc, self._chunker)
+            except Exception as exc:  # noqa: BLE001 - one bad document must not stop the batch
+                results[id(doc)] = PermanentError(f"cannot clean or chunk: {exc!r}")
+        return results
+
+    def _current(self, key: bytes, overlay: dict[bytes, DocState | None]) -> DocState | None:
+        if key in overlay:
+            return overlay[key]
+        raw = self._state.get(key)
+        return DocState.from_json(raw) if raw else None
+
+    def _plan(
+        self,
+        msg: InMsg,
+        doc: RawDocument,
+        prepared: Prepared | None,
+        overlay: dict[bytes, DocState | None],
+    ) -> list[OutMsg]:
+        key = doc.doc_id.encode("utf-8")
+        prev = self._current(key, overlay)
+        plan: Plan
+        if doc.op == "delete":
+            plan = plan_delete(prev, version=doc.version)
+        else:
+            assert prepared is not None
+            plan = plan_upsert(
+                prev,
+                version=doc.version,
+                content_hash=prepared.content_hash,
+                meta_hash=prepared.meta_hash,
+                chunks=prepared.chunks,
+            )
+        DOCUMENTS.labels(result=plan.outcome.value).inc()
+        if plan.outcome in (Outcome.STALE, Outcome.UNCHANGED):
+            STAGE_RECORDS.labels(stage=self.stage, outcome=plan.outcome.value).inc()
+            log.info(
+                "document_skipped",
+                outcome=plan.outcome.value,
+                version=doc.version,
+                stored_version=prev.version if prev else None,
+            )
+            return []
+        STAGE_RECORDS.labels(stage=self.stage, outcome="ok").inc()
+        if prepared is not None:
+            for kind, n in prepared.pii.items():
+                PII_REDACTED.labels(kind=kind).inc(n)
+        produced_at = (
+            datetime.fromtimestamp(msg.timestamp_ms / 1000, UTC)
+            if msg.timestamp_ms
+            else datetime.now(UTC)
+        )
+        out = [
+            OutMsg(self._out_topic, key, self._chunk_record(doc, c, produced_at).to_bytes())
+            for c in plan.emit
+        ]
+        CHUNKS_EMITTED.inc(len(plan.emit))
+        CHUNKS_REUSED.inc(plan.reused)
+        commit = CommitRecord(
+            doc_id=doc.doc_id,
+            version=doc.version,
+            op=doc.op,
+            chunk_ids=tuple(UUID(c) for c in plan.commit_ids or ()),
+            content_hash=prepared.content_hash if prepared else None,
+            produced_at=produced_at,
+            published_at=doc.published_at,
+        )
+        out.append(OutMsg(self._out_topic, key, commit.to_bytes()))
+        overlay[key] = None if plan.drop_state else plan.new_state
+        log.info(
+            "document_planned",
+            outcome=plan.outcome.value,
+            version=doc.version,
+            chunks=len(plan.commit_ids or ()),
+            emitted=len(plan.emit),
+        )
+        return out
+
+    @staticmethod
+    def _chunk_record(doc: RawDocument, chunk: Chunk, produced_at: datetime) -> ChunkRecord:
+        assert doc.published_at is not None and doc.source and doc.doc_type
+        return ChunkRecord(
+            doc_id=doc.doc_id,
+            version=doc.version,
+            chunk_id=UUID(chunk.chunk_id),
+            chunk_index=chunk.index,
+            text=chunk.text,
+            embed_text=chunk.embed_text,
+            content_hash=chunk.content_hash,
+            token_count=chunk.token_count,
+            title=doc.title or "",
+            url=doc.url,
+            source=doc.source,
+            doc_type=doc.doc_type,
+            tickers=doc.tickers,
+            published_at=doc.published_at,
+            language=doc.language,
+            produced_at=produced_at,
+        )

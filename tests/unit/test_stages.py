@@ -1,0 +1,200 @@
+"""Stage handlers chained in memory: preprocess → embed → index, with test doubles for the
+embedder, sender and index (the real broker and index are in the integration tests)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from semantic_text_splitter import TextSplitter
+
+from tickerwire.core.errors import EmbeddingPermanentError
+from tickerwire.core.ports import Point, SparseVector
+from tickerwire.core.records import DlqRecord
+from tickerwire.stages.base import InMsg, OutMsg
+from tickerwire.stages.embed import EmbedStage
+from tickerwire.stages.index import IndexStage
+from tickerwire.stages.preprocess import ChunkerConfig, PreprocessStage
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+class ListSender:
+    def __init__(self) -> None:
+        self.sent: list[OutMsg] = []
+
+    async def send_all(self, msgs: Sequence[OutMsg]) -> None:
+        self.sent.extend(msgs)
+
+    def take(self, topic: str) -> list[OutMsg]:
+        out = [m for m in self.sent if m.topic == topic]
+        self.sent = [m for m in self.sent if m.topic != topic]
+        return out
+
+
+class HashEmbedder:
+    """Deterministic test double: never the default, only for stage tests."""
+
+    name = "hash-test"
+    dim = 8
+    max_tokens = 256
+
+    def __init__(self, poison: str | None = None) -> None:
+        self.calls = 0
+        self.texts = 0
+        self.poison = poison
+
+    def count_tokens(self, text: str) -> int:
+        return words(text)
+
+    def splitter(self, capacity: int, overlap: int) -> TextSplitter:
+        return TextSplitter.from_callback(words, capacity, overlap)
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        self.calls += 1
+        if self.poison and any(self.poison in t for t in texts):
+            raise EmbeddingPermanentError("input rejected: contains poison")
+        self.texts += len(texts)
+        return [[b / 255 for b in hashlib.sha256(t.encode()).digest()[:8]] for t in texts]
+
+    async def embed_query(self, text: str) -> list[float]:
+        return (await self.embed_documents([text]))[0]
+
+    async def aclose(self) -> None:
+        return None
+
+
+class OneHotSparse:
+    def encode_document(self, text: str) -> SparseVector:
+        return SparseVector(indices=(1,), values=(1.0,))
+
+
+class DictIndex:
+    backend = "fake"
+
+    def __init__(self) -> None:
+        self.points: dict[str, Point] = {}
+        self.writes = 0
+
+    async def upsert(self, points: Sequence[Point]) -> None:
+        self.writes += 1
+        for p in points:
+            self.points[p.id] = p
+
+    async def delete_document_except(self, doc_id: str, keep: Sequence[str]) -> int:
+        gone = [k for k, p in self.points.items() if p.payload["doc_id"] == doc_id and k not in keep]
+        for k in gone:
+            del self.points[k]
+        return len(gone)
+
+    def doc_texts(self, doc_id: str) -> list[str]:
+        pts = [p for p in self.points.values() if p.payload["doc_id"] == doc_id]
+        return [p.payload["text"] for p in sorted(pts, key=lambda p: p.payload["chunk_index"])]
+
+
+class Pipeline:
+    def __init__(self, embedder: HashEmbedder | None = None) -> None:
+        self.sender = ListSender()
+        self.state: dict[bytes, Any] = {}
+        self.embedder = embedder or HashEmbedder()
+        self.index = DictIndex()
+        chunker = ChunkerConfig(make_splitter=self.embedder.splitter, count_tokens=words,
+                                max_tokens=30, overlap=0)
+        self.pre = PreprocessStage(sender=self.sender, state=self.state, chunker=chunker,
+                                   max_body_bytes=10_000)
+        self.emb = EmbedStage(sender=self.sender, embedder=self.embedder, sparse=OneHotSparse())
+        self.idx = IndexStage(index=self.index, sender=self.sender)  # type: ignore[arg-type]
+        self.offset = 0
+        self.dlq: list[DlqRecord] = []
+
+    def raw(self, value: bytes, key: bytes) -> InMsg:
+        self.offset += 1
+        return InMsg("tickerwire.docs.raw", 0, self.offset, key, value, (), 1_700_000_000_000)
+
+    async def run(self, *values: bytes | dict[str, Any]) -> None:
+        msgs = []
+        for v in values:
+            data = json.dumps(v).encode() if isinstance(v, dict) else v
+            key = v["doc_id"].encode() if isinstance(v, dict) else b"bad"
+            msgs.append(self.raw(data, key))
+        await self.pre.handle(msgs)
+        chunks = self.sender.take("tickerwire.docs.chunks")
+        if chunks:
+            await self.emb.handle([InMsg(m.topic, 0, i, m.key, m.value) for i, m in enumerate(chunks)])
+        vectors = self.sender.take("tickerwire.docs.vectors")
+        if vectors:
+            await self.idx.handle([InMsg(m.topic, 0, i, m.key, m.value) for i, m in enumerate(vectors)])
+        self.dlq += [DlqRecord.from_bytes(m.value) for m in self.sender.take("tickerwire.docs.dlq")]
+
+
+def doc(doc_id: str, version: int, paragraphs: list[str], **extra: Any) -> dict[str, Any]:
+    return {
+        "schema": "raw-document/v1", "doc_id": doc_id, "op": "upsert", "version": version,
+        "source": "test", "doc_type": "news", "title": f"Title {doc_id}",
+        "body": "\n\n".join(paragraphs), "content_type": "text/plain",
+        "published_at": datetime(2026, 11, 27, tzinfo=UTC).isoformat(), "tickers": ["ACME"],
+        **extra,
+    }
+
+
+PARAS = [f"Paragraph {i} says " + " ".join(f"w{i}x{j}" for j in range(20)) for i in range(4)]
+
+
+async def test_new_unchanged_updated_and_deleted_documents() -> None:
+    p = Pipeline()
+    await p.run(doc("d1", 1, PARAS))
+    first = dict(p.index.points)
+    assert len(first) == 4 and p.embedder.texts == 4
+
+    await p.run(doc("d1", 1, PARAS))  # identical re-send
+    assert p.embedder.texts == 4 and p.index.writes == 1
+
+    changed = [PARAS[0], "Paragraph 1 was rewritten entirely " + "z " * 10, PARAS[2], PARAS[3]]
+    await p.run(doc("d1", 2, changed))
+    assert p.embedder.texts == 5  # only the changed chunk was embedded
+    assert set(p.index.points) & set(first) == {k for k in first if "Paragraph 1 " not in
+                                                first[k].payload["text"]}
+    assert any("rewritten" in t for t in p.index.doc_texts("d1"))
+    assert len(p.index.points) == 4
+
+    await p.run({"schema": "raw-document/v1", "doc_id": "d1", "op": "delete", "version": 3})
+    assert p.index.points == {}
+    assert b"d1" not in p.state
+
+
+async def test_out_of_order_versions_keep_the_newest() -> None:
+    p = Pipeline()
+    await p.run(doc("d2", 2, ["version two text " * 5]))
+    await p.run(doc("d2", 1, ["version one text " * 5]))
+    assert all("two" in t for t in p.index.doc_texts("d2"))
+
+
+async def test_two_versions_in_one_batch_leave_only_the_second() -> None:
+    p = Pipeline()
+    await p.run(doc("d3", 1, ["first body " * 5]), doc("d3", 2, ["second body " * 5]))
+    assert p.index.doc_texts("d3") == [("second body " * 5).strip()]
+
+
+async def test_bad_records_go_to_the_dlq_and_the_rest_flows() -> None:
+    p = Pipeline()
+    await p.run(b"{not json", doc("ok", 1, PARAS[:1]), {"schema": "raw-document/v1", "doc_id": "x"},
+                doc("big", 1, ["x" * 20_000]))
+    assert [r.error_class for r in p.dlq] == ["DecodeError", "ValidationError", "TooLargeError"]
+    assert all(r.reason for r in p.dlq)
+    assert p.dlq[0].original.value_bytes() == b"{not json"
+    assert p.index.doc_texts("ok")
+
+
+async def test_a_permanent_embedding_error_dead_letters_only_that_chunk() -> None:
+    p = Pipeline(HashEmbedder(poison="POISON"))
+    await p.run(doc("a", 1, ["fine text " * 5]), doc("b", 1, ["POISON text " * 5]),
+                doc("c", 1, ["also fine " * 5]))
+    assert [(r.stage, r.error_class, r.doc_id) for r in p.dlq] == [
+        ("embed", "EmbeddingPermanentError", "b")
+    ]
+    assert p.index.doc_texts("a") and p.index.doc_texts("c") and not p.index.doc_texts("b")
