@@ -131,6 +131,25 @@ class HttpService(mode.Service):
                 await self._task
 
 
+async def serve_query(settings: Settings) -> None:
+    """Serve the query API alone until SIGTERM/SIGINT (uvicorn handles the signals)."""
+    res = await open_resources(settings, with_index=True)
+    try:
+        assert res.index is not None
+        search = SearchService(embedder=res.embedder, sparse=res.sparse, index=res.index)
+        asgi = create_app(settings=res.settings, search=search)
+        config = uvicorn.Config(
+            asgi,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+        )
+        await uvicorn.Server(config).serve()
+    finally:
+        await res.aclose()
+
+
 class TickerwireWorker(faust.Worker):
     """faust's worker with tickerwire's structlog setup; SIGTERM and SIGINT drain and commit."""
 

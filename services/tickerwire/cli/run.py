@@ -37,6 +37,7 @@ def register(app: typer.Typer) -> None:
     app.command("up")(up)
     app.command("worker")(worker)
     app.command("search")(search)
+    app.command("query")(query)
 
 
 def up(
@@ -45,7 +46,8 @@ def up(
     """Run all three stages and the query API in one process (Qdrant Edge under the data dir)."""
     from tickerwire.runtime import run_worker
 
-    run_worker(load_settings(), serve_http=not no_http)
+    settings = load_settings()
+    run_worker(settings, serve_http=not no_http, app_id=settings.app_id)
 
 
 def worker(
@@ -56,12 +58,22 @@ def worker(
     from tickerwire.runtime import run_worker
 
     name = stage.value
+    settings = load_settings()
     run_worker(
-        load_settings(),
+        settings,
         stages=(name,),  # type: ignore[arg-type]
         serve_http=http,
-        app_id=f"tickerwire-{name}",
+        app_id=f"{settings.app_id}-{name}",
     )
+
+
+def query() -> None:
+    """Serve only the query API (stateless; for server mode behind a load balancer)."""
+    from tickerwire.runtime import serve_query
+
+    settings = load_settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level, service=True)
+    asyncio.run(serve_query(settings))
 
 
 def search(

@@ -63,6 +63,9 @@ def configure_logging(
     root.setLevel(max(levelno, logging.INFO) if levelno > logging.DEBUG else levelno)
     for noisy in ("aiokafka", "kafka", "faust", "mode"):
         logging.getLogger(noisy).setLevel(max(levelno, logging.WARNING))
+    # trafilatura reports pages too small for main-text extraction as errors; the cleaner falls
+    # back to its plain-text conversion for those, so they are not errors for us.
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 
 
 def get_logger(name: str | None = None) -> structlog.typing.FilteringBoundLogger:

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     kafka_replication: int = Field(
         default=1, ge=1, description="Replication factor for new topics."
     )
+    app_id: str = Field(
+        default="tickerwire",
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Consumer-group id of `tickerwire up` (stage workers add -STAGE).",
+    )
     kafka_heap: str = Field(default="512m", description="JVM heap (-Xmx) of the local broker.")
 
     # Local state

@@ -121,6 +121,24 @@ def create_app(
             "timings": result.timings,
         }
 
+    @app.get("/v1/documents/{doc_id:path}", dependencies=[Depends(require_key)])
+    async def v1_document(doc_id: str) -> dict[str, Any]:
+        hits = await search.index.get_document(doc_id)
+        if not hits:
+            raise HTTPException(status_code=404, detail=f"no document {doc_id!r} in the index")
+        first = hits[0].payload
+        return {
+            "doc_id": doc_id,
+            "title": first.get("title"),
+            "url": first.get("url"),
+            "source": first.get("source"),
+            "doc_type": first.get("doc_type"),
+            "tickers": first.get("tickers"),
+            "published_at": first.get("published_at"),
+            "version": max(int(h.payload.get("version", 0)) for h in hits),
+            "chunks": [hit_to_json(h) for h in hits],
+        }
+
     @app.get("/v1/status", dependencies=[Depends(require_key)])
     async def v1_status() -> dict[str, Any]:
         index = search.index

@@ -138,11 +138,13 @@ async def _dead_letter_forever(sender: FaustSender, msgs: list[OutMsg]) -> None:
 def build_app(deps: StageDeps) -> faust.App:
     """The faust app with one agent per selected stage, consuming raw key/value bytes."""
     s = deps.settings
+    datadir = s.faust_dir / deps.app_id
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         deps.app_id,
         broker=f"kafka://{s.kafka_bootstrap}",
         store="memory://",
-        datadir=str(s.faust_dir / deps.app_id),
+        datadir=str(datadir),
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=s.kafka_partitions,
@@ -167,8 +169,8 @@ def build_app(deps: StageDeps) -> faust.App:
             "docstate",
             default=None,
             partitions=s.kafka_partitions,
-            key_serializer="raw",
-            value_serializer="json",
+            key_type=bytes,
+            value_type=bytes,
             use_partitioner=True,
             help="Per-document state: version, content hash, current chunk ids.",
         )

@@ -13,14 +13,7 @@ from typing import Protocol
 import structlog
 
 from tickerwire.core.errors import PermanentError, TickerwireError
-from tickerwire.core.metrics import (
-    EMBED_BATCH_SIZE,
-    EMBED_CALLS,
-    EMBED_SECONDS,
-    EMBED_TEXTS,
-    STAGE_RECORDS,
-    STAGE_SECONDS,
-)
+from tickerwire.core.metrics import STAGE_RECORDS, STAGE_SECONDS
 from tickerwire.core.ports import Embedder, SparseVector
 from tickerwire.core.records import (
     ChunkRecord,
@@ -117,15 +110,6 @@ class EmbedStage:
         return out
 
     async def _call(self, chunks: list[ChunkRecord]) -> list[list[float]]:
+        """One embedding call with retries; the embedder adapters count calls and texts."""
         texts = [c.embed_text for c in chunks]
-        name = self._embedder.name
-
-        async def once() -> list[list[float]]:
-            EMBED_CALLS.labels(embedder=name).inc()
-            with EMBED_SECONDS.labels(embedder=name).time():
-                return await self._embedder.embed_documents(texts)
-
-        dense = await self._retry.run(self.stage, once)
-        EMBED_TEXTS.labels(embedder=name).inc(len(texts))
-        EMBED_BATCH_SIZE.labels(embedder=name).observe(len(texts))
-        return dense
+        return await self._retry.run(self.stage, lambda: self._embedder.embed_documents(texts))

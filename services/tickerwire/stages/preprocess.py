@@ -37,7 +37,7 @@ from tickerwire.stages.base import CHUNKS_TOPIC, DeadLetters, InMsg, OutMsg, Sen
 
 log = structlog.get_logger("tickerwire.stages.preprocess")
 
-#: The state table: doc_id (bytes) → DocState as JSON. A faust Table in production.
+#: The state table: doc_id (bytes) → DocState as JSON bytes. A faust Table in production.
 StateTable = MutableMapping[bytes, Any]
 
 
@@ -160,7 +160,7 @@ class PreprocessStage:
                 if state is None:
                     self._state.pop(key, None)
                 else:
-                    self._state[key] = state.to_json()
+                    self._state[key] = json.dumps(state.to_json()).encode("utf-8")
 
     def _prepare_all(self, docs: list[RawDocument]) -> dict[int, Prepared | BaseException]:
         results: dict[int, Prepared | BaseException] = {}
@@ -175,7 +175,7 @@ class PreprocessStage:
         if key in overlay:
             return overlay[key]
         raw = self._state.get(key)
-        return DocState.from_json(raw) if raw else None
+        return DocState.from_json(json.loads(raw)) if raw else None
 
     def _plan(
         self,

@@ -1,0 +1,90 @@
+"""`tickerwire kafka up|down|status`: the local Apache Kafka broker (KRaft, one node, loopback)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tickerwire.adapters.kafka_broker import BrokerStatus, LocalBroker
+from tickerwire.core.errors import TickerwireError
+from tickerwire.core.settings import load_settings
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Run the local Apache Kafka broker on TICKERWIRE_KAFKA_BOOTSTRAP's port.",
+)
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _broker() -> LocalBroker:
+    try:
+        return LocalBroker.from_settings(load_settings())
+    except TickerwireError as exc:
+        _err.print(f"[red]error:[/red] {exc.reason}")
+        raise typer.Exit(2) from exc
+
+
+def _fail(exc: TickerwireError) -> typer.Exit:
+    _err.print(f"[red]error:[/red] {exc.reason}")
+    return typer.Exit(1)
+
+
+@app.command()
+def up(
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the broker to answer.", min=1)
+    ] = 90.0,
+) -> None:
+    """Start the broker (fetching its jars on first use); a no-op when it already runs."""
+    broker = _broker()
+    try:
+        result = broker.up(timeout)
+    except TickerwireError as exc:
+        raise _fail(exc) from exc
+    status = result.status
+    if result.started:
+        _out.print(
+            f"kafka started: pid {status.pid}, {status.bootstrap}, "
+            f"ready in {result.elapsed_s:.1f}s (logs: {status.log_file})"
+        )
+    else:
+        _out.print(f"kafka is already running: pid {status.pid}, {status.bootstrap}")
+
+
+@app.command()
+def down(
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for a clean shutdown before SIGKILL.", min=1)
+    ] = 30.0,
+) -> None:
+    """Stop the broker started by `kafka up` (SIGTERM, then SIGKILL after the timeout)."""
+    broker = _broker()
+    try:
+        stopped = broker.down(timeout)
+    except TickerwireError as exc:
+        raise _fail(exc) from exc
+    _out.print("kafka stopped" if stopped else "kafka was not running")
+
+
+def _describe(status: BrokerStatus) -> str:
+    if status.running:
+        return f"running: pid {status.pid}, {status.bootstrap}, data {status.data_dir}"
+    note = " (but another process listens on that port)" if status.listening else ""
+    return f"stopped: {status.bootstrap}{note}, data {status.data_dir}"
+
+
+@app.command()
+def status() -> None:
+    """Show whether the broker runs; exit code 0 when it runs, 3 when it is stopped."""
+    broker = _broker()
+    try:
+        current = broker.status()
+    except TickerwireError as exc:
+        raise _fail(exc) from exc
+    _out.print(f"kafka {_describe(current)}")
+    if not current.running:
+        raise typer.Exit(3)

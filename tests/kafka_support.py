@@ -1,0 +1,68 @@
+"""Helpers for tests that use a real Kafka broker (no fixtures here; see conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from tickerwire.adapters.kafka_admin import TopicSpec, ensure_topics
+
+_T = TypeVar("_T")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports."""
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(free_port())
+    return sorted(ports)
+
+
+def run_async(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+    """Run a coroutine from sync test code on a private loop in a worker thread.
+
+    Unlike ``asyncio.run`` here, this never touches the thread's current loop (pytest-asyncio's).
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(factory())).result()
+
+
+def unique_topic(prefix: str = "test") -> str:
+    """A topic name no other test uses: ``<prefix>.<12 hex chars>``."""
+    return f"{prefix}.{uuid.uuid4().hex[:12]}"
+
+
+async def create_unique_topics(
+    bootstrap: str,
+    count: int = 1,
+    *,
+    prefix: str = "test",
+    partitions: int = 1,
+    cleanup_policy: str = "delete",
+    config: dict[str, str] | None = None,
+) -> list[str]:
+    """Create ``count`` fresh topics and return their names."""
+    specs = [
+        TopicSpec(
+            name=unique_topic(prefix),
+            partitions=partitions,
+            replication=1,
+            cleanup_policy=cleanup_policy,
+            config=config or {},
+        )
+        for _ in range(count)
+    ]
+    result = await ensure_topics(bootstrap, specs)
+    return result.created
