@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +65,9 @@ def chunker_for(settings: Settings, embedder: Embedder) -> ChunkerConfig:
     """Chunking with the embedder's tokenizer, never longer than the model's input."""
     max_tokens = min(settings.chunk_tokens, embedder.max_tokens - 2)
     return ChunkerConfig(
-        make_splitter=embedder.splitter,
+        # Building a tokenizer-backed splitter costs ~30 ms; titles vary the body budget only a
+        # little, so splitters are cached per (capacity, overlap).
+        make_splitter=functools.lru_cache(maxsize=256)(embedder.splitter),
         count_tokens=embedder.count_tokens,
         max_tokens=max_tokens,
         overlap=min(settings.chunk_overlap, max_tokens // 4),

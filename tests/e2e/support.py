@@ -15,8 +15,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tickerwire.core.records import RawDocument
-from tickerwire.core.settings import Settings
-from tickerwire.stages.preprocess import prepare
+from tickerwire.stages.preprocess import ChunkerConfig, prepare
 
 TICKERWIRE = str(Path(sys.executable).with_name("tickerwire"))
 
@@ -133,14 +132,10 @@ class Worker:
         return data
 
 
-def expected_chunk_ids(docs: Iterable[dict[str, Any]], settings: Settings) -> dict[str, set[str]]:
+def expected_chunk_ids(
+    docs: Iterable[dict[str, Any]], chunker: ChunkerConfig
+) -> dict[str, set[str]]:
     """The chunk ids the pipeline must index for each upserted document (same code path)."""
-    from tickerwire.adapters.embed_factory import open_embedder
-
-    from tickerwire.runtime import chunker_for
-
-    embedder = open_embedder(settings)
-    chunker = chunker_for(settings, embedder)
     out: dict[str, set[str]] = {}
     for d in docs:
         prepared = prepare(RawDocument.model_validate(d), chunker)

@@ -20,8 +20,11 @@ from aiokafka import AIOKafkaProducer
 from tests.e2e.support import Worker, expected_chunk_ids, wait_until
 from tests.kafka_support import free_port, run_async
 from tickerwire.adapters.dlq import DlqFilter, read_dlq, replay
+from tickerwire.adapters.embed_factory import open_embedder
 from tickerwire.core.settings import Settings
 from tickerwire.produce.producer import DocumentProducer
+from tickerwire.runtime import chunker_for
+from tickerwire.stages.preprocess import ChunkerConfig
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -109,8 +112,14 @@ def produce_raw(bootstrap: str, records: list[tuple[bytes, bytes]]) -> None:
 
 
 @pytest.fixture(scope="module")
-def settings() -> Settings:
-    return Settings(chunk_tokens=CHUNK_TOKENS, chunk_overlap=0)
+def settings() -> Iterator[ChunkerConfig]:
+    """The worker's chunker (same tokenizer and budget), to compute the expected chunk ids."""
+    cfg = Settings(chunk_tokens=CHUNK_TOKENS, chunk_overlap=0)
+    embedder = open_embedder(cfg)
+    try:
+        yield chunker_for(cfg, embedder)
+    finally:
+        run_async(embedder.aclose)
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +166,7 @@ def wait_indexed(worker: Worker, expected: dict[str, set[str] | None], timeout: 
 
 
 @pytest.fixture(scope="module")
-def corpus(worker: Worker, kafka_bootstrap: str, settings: Settings) -> dict[str, Any]:
+def corpus(worker: Worker, kafka_bootstrap: str, settings: ChunkerConfig) -> dict[str, Any]:
     """1,000 documents produced and indexed; shared by the tests that change them."""
     rng = random.Random(7)
     docs = [
@@ -204,7 +213,7 @@ def test_unchanged_resend_embeds_and_writes_nothing(
 
 
 def test_updates_embed_only_changed_chunks_and_leave_nothing_stale(
-    worker: Worker, corpus: dict[str, Any], kafka_bootstrap: str, settings: Settings
+    worker: Worker, corpus: dict[str, Any], kafka_bootstrap: str, settings: ChunkerConfig
 ) -> None:
     rng = random.Random(11)
     docs = corpus["docs"]
@@ -242,7 +251,7 @@ def test_deleted_documents_leave_no_points(
 
 
 def test_out_of_order_versions_leave_the_newest(
-    worker: Worker, kafka_bootstrap: str, settings: Settings
+    worker: Worker, kafka_bootstrap: str, settings: ChunkerConfig
 ) -> None:
     rng = random.Random(3)
     v2 = make_doc("ooo-1", 2, [paragraph(rng, "Version two")])
@@ -259,7 +268,7 @@ def test_out_of_order_versions_leave_the_newest(
 
 
 def test_bad_records_go_to_the_dlq_and_replay_after_a_fix(
-    worker: Worker, kafka_bootstrap: str, settings: Settings
+    worker: Worker, kafka_bootstrap: str, settings: ChunkerConfig
 ) -> None:
     rng = random.Random(5)
     good = [make_doc(f"dlq-ok-{i}", 1, [paragraph(rng, f"Good{i}")]) for i in range(30)]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from tickerwire.adapters.kafka_admin import topic_partitions
 from tickerwire.core.errors import PermanentError
 from tickerwire.core.metrics import DLQ_REPLAYED
 from tickerwire.core.records import DlqRecord
@@ -54,6 +56,9 @@ async def read_dlq(
     Reads without a consumer group, so listing never moves anyone's offsets.
     """
     flt = flt or DlqFilter()
+    parts = await topic_partitions(bootstrap, topic)
+    if not parts:
+        return []
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
@@ -62,10 +67,7 @@ async def read_dlq(
     )
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        if not tps:
-            return []
+        tps = [TopicPartition(topic, p) for p in parts]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
@@ -90,6 +92,9 @@ async def read_dlq(
                     pending.discard(tp)
         return out
     finally:
+        # aiokafka#647: stopping before the coordinator's first task ran raises CancelledError;
+        # one turn of the loop lets it start.
+        await asyncio.sleep(0)
         await consumer.stop()
 
 

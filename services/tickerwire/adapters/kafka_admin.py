@@ -214,6 +214,19 @@ async def list_topics(bootstrap: str, timeout_s: float = 30.0) -> list[str]:
             raise BrokerError(f"listing topics on {bootstrap} failed: {exc!r}") from exc
 
 
+async def topic_partitions(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[int]:
+    """The partition numbers of ``topic`` (empty when it does not exist)."""
+    async with admin_client(bootstrap, timeout_s) as admin:
+        try:
+            described = await admin.describe_topics([topic])
+        except KafkaError as exc:
+            raise BrokerError(f"describing {topic} on {bootstrap} failed: {exc!r}") from exc
+    for entry in described:
+        if entry.get("topic") == topic and entry.get("error_code", 0) == 0:
+            return sorted(int(p["partition"]) for p in entry.get("partitions", []))
+    return []
+
+
 async def delete_topics(bootstrap: str, names: Iterable[str], timeout_s: float = 30.0) -> None:
     """Delete the named topics; unknown names are ignored."""
     names = list(names)

@@ -1,0 +1,278 @@
+"""Vector index benchmark: upserts/s, query p50/p99 before and after optimize, event-loop stalls.
+
+Run: ``.venv/bin/python bench/index_bench.py --points 50000``. Prints a table and writes JSON to
+``bench/results/index.json``. The data are random-ish: 384-d unit vectors drawn around 64
+cluster centres, and ~30-term sparse vectors drawn Zipf-like from a 30k vocabulary.
+
+Besides latency it measures what the maintenance design is about (docs/index-maintenance.md):
+the event loop's worst lag while ``EdgeIndex.optimize()`` runs (child process), and, for
+comparison, while ``EdgeShard.optimize()`` runs in a thread of this process (``--gil-probe``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import qdrant_edge as qe
+
+from tickerwire.adapters.index_edge import EdgeIndex
+from tickerwire.adapters.index_server import ServerIndex
+from tickerwire.core.ports import HybridParams, Point, SearchFilters, SparseVector, VectorIndex
+
+TICKERS = ("AAPL", "MSFT", "TSLA", "NVDA", "AMZN", "GOOG", "META", "JPM", "XOM", "KO")
+DOC_TYPES = ("news", "filing", "transcript", "research", "market_stats")
+T0 = 1_700_000_000.0
+
+
+class Corpus:
+    """Deterministic random-ish points and queries."""
+
+    def __init__(self, dim: int, seed: int = 7) -> None:
+        self.dim = dim
+        self.rng = np.random.default_rng(seed)
+        self.centres = self.rng.standard_normal((64, dim)).astype(np.float32)
+        ranks = np.arange(1, 30_001, dtype=np.float64)
+        self.term_p = (1.0 / ranks) / (1.0 / ranks).sum()
+
+    def dense(self, n: int) -> np.ndarray[Any, np.dtype[np.float32]]:
+        picks = self.rng.integers(0, len(self.centres), n)
+        vecs = self.centres[picks] + 0.8 * self.rng.standard_normal((n, self.dim))
+        out: np.ndarray[Any, np.dtype[np.float32]] = (
+            vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+        ).astype(np.float32)
+        return out
+
+    def sparse(self, terms: int = 30) -> SparseVector:
+        idx = np.unique(self.rng.choice(len(self.term_p), size=terms, p=self.term_p))
+        vals = 1.0 + self.rng.random(len(idx))
+        return SparseVector(tuple(int(i) for i in idx), tuple(float(v) for v in vals))
+
+    def points(self, start: int, n: int) -> list[Point]:
+        dense = self.dense(n)
+        pts = []
+        for j in range(n):
+            i = start + j
+            ts = T0 + i * 60.0
+            pts.append(
+                Point(
+                    id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench-{i}")),
+                    dense=dense[j].tolist(),
+                    sparse=self.sparse(),
+                    payload={
+                        "doc_id": f"doc-{i // 8}",
+                        "chunk_index": i % 8,
+                        "text": f"chunk {i}",
+                        "title": f"title {i // 8}",
+                        "url": f"https://example.test/{i // 8}",
+                        "source": f"src{i % 7}",
+                        "doc_type": DOC_TYPES[i % len(DOC_TYPES)],
+                        "tickers": [TICKERS[i % len(TICKERS)], TICKERS[(i * 7) % len(TICKERS)]],
+                        "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)),
+                        "published_ts": ts,
+                        "version": 1,
+                        "indexed_ts": time.time(),
+                    },
+                )
+            )
+        return pts
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile in milliseconds."""
+    return float(np.percentile(np.array(values) * 1000.0, q))
+
+
+async def query_latencies(index: VectorIndex, corpus: Corpus, n: int) -> dict[str, Any]:
+    """p50/p99 (ms) of dense, sparse, hybrid and filtered hybrid queries."""
+    dense = corpus.dense(n)
+    sparse = [corpus.sparse(8) for _ in range(n)]
+    filtered = SearchFilters(
+        tickers=("NVDA", "KO"),
+        doc_types=("news", "filing"),
+        as_of=datetime.fromtimestamp(T0 + 60.0 * 30_000, UTC),
+    )
+    cases: dict[str, tuple[str, SearchFilters]] = {
+        "dense": ("dense", SearchFilters()),
+        "sparse": ("sparse", SearchFilters()),
+        "hybrid": ("hybrid", SearchFilters()),
+        "hybrid_filtered": ("hybrid", filtered),
+    }
+    out: dict[str, Any] = {}
+    for name, (mode, filters) in cases.items():
+        times = []
+        for i in range(n):
+            start = time.perf_counter()
+            await index.search(
+                dense=dense[i].tolist(),
+                sparse=sparse[i],
+                mode=mode,  # type: ignore[arg-type]
+                filters=filters,
+                limit=10,
+                hybrid=HybridParams(),
+            )
+            times.append(time.perf_counter() - start)
+        out[name] = {"p50_ms": round(pct(times, 50), 3), "p99_ms": round(pct(times, 99), 3)}
+    return out
+
+
+async def loop_lag_during(
+    work: Awaitable[Any], probe: Callable[[], Awaitable[Any]] | None = None
+) -> dict[str, Any]:
+    """Run ``work``; meanwhile tick the event loop every 10 ms (and run ``probe`` every 100 ms).
+
+    Returns the work's wall time, the worst and p99 loop lag, and probe latencies.
+    """
+    lags: list[float] = []
+    probes: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            start = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - start - 0.01)
+
+    async def prober() -> None:
+        while probe is not None and not done.is_set():
+            start = time.perf_counter()
+            await probe()
+            probes.append(time.perf_counter() - start)
+            await asyncio.sleep(0.1)
+
+    tasks = [asyncio.create_task(ticker()), asyncio.create_task(prober())]
+    start = time.perf_counter()
+    try:
+        await work
+    finally:
+        wall = time.perf_counter() - start
+        done.set()
+        await asyncio.gather(*tasks)
+    result: dict[str, Any] = {
+        "wall_s": round(wall, 3),
+        "loop_ticks": len(lags),
+        "loop_lag_max_ms": round(max(lags, default=wall) * 1000, 1),
+        "loop_lag_p99_ms": round(pct(lags, 99), 1) if lags else None,
+    }
+    if probes:
+        result["probe_queries"] = len(probes)
+        result["probe_p50_ms"] = round(pct(probes, 50), 2)
+        result["probe_max_ms"] = round(max(probes) * 1000, 2)
+    return result
+
+
+async def gil_probe(shard_dir: Path, work_dir: Path) -> dict[str, Any]:
+    """EdgeShard.optimize() on a copy, in a thread of this process: how long the loop stalls."""
+    copy = work_dir / "gil-probe"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(shard_dir, copy)
+
+    def run() -> None:
+        shard = qe.EdgeShard.load(str(copy))
+        shard.optimize()
+        shard.close()
+
+    result = await loop_lag_during(asyncio.to_thread(run))
+    shutil.rmtree(copy, ignore_errors=True)
+    return result
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    corpus = Corpus(args.dim)
+    work = Path(tempfile.mkdtemp(prefix="index-bench-", dir=args.tmp))
+    index: VectorIndex
+    if args.backend == "edge":
+        index = EdgeIndex(work / "edge", optimize_min_unindexed=args.points // 4)
+    else:
+        index = ServerIndex("bench", location=":memory:")
+    results: dict[str, Any] = {
+        "backend": args.backend,
+        "points": args.points,
+        "dim": args.dim,
+        "batch": args.batch,
+        "queries": args.queries,
+    }
+    try:
+        await index.ensure_collection(args.dim)
+        gen_s = 0.0
+        write_s = 0.0
+        for start in range(0, args.points, args.batch):
+            t = time.perf_counter()
+            batch = corpus.points(start, min(args.batch, args.points - start))
+            gen_s += time.perf_counter() - t
+            t = time.perf_counter()
+            await index.upsert(batch)
+            write_s += time.perf_counter() - t
+        results["upsert_per_s"] = round(args.points / write_s)
+        results["upsert_seconds"] = round(write_s, 2)
+        results["before_optimize"] = await query_latencies(index, corpus, args.queries)
+        if isinstance(index, EdgeIndex):
+            results["stats_before"] = await index.stats()
+            results["needs_optimize_before"] = await index.needs_optimize()
+            if args.gil_probe:
+                live = (index.path / "current").resolve()
+                await index.aclose()  # flushes; the probe optimizes a copy in-process
+                results["inprocess_optimize"] = await gil_probe(live, work)
+                index = EdgeIndex(work / "edge", optimize_min_unindexed=args.points // 4)
+                await index.ensure_collection(args.dim)
+            probe_vec = corpus.dense(1)[0].tolist()
+            extra = corpus.points(args.points, 2000)
+
+            async def probe() -> None:
+                await index.search(
+                    dense=probe_vec,
+                    sparse=None,
+                    mode="dense",
+                    filters=SearchFilters(),
+                    limit=10,
+                    hybrid=HybridParams(),
+                )
+                if extra:  # keep writing while the optimize runs: the journal replays these
+                    await index.upsert([extra.pop()])
+
+            results["child_optimize"] = await loop_lag_during(index.optimize(), probe)
+            results["stats_after"] = await index.stats()
+            results["needs_optimize_after"] = await index.needs_optimize()
+            results["count_after"] = await index.count()
+            results["after_optimize"] = await query_latencies(index, corpus, args.queries)
+    finally:
+        await index.aclose()
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=50_000)
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--backend", choices=("edge", "server"), default="edge")
+    parser.add_argument(
+        "--gil-probe",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time EdgeShard.optimize() run in a thread of this process (edge only)",
+    )
+    parser.add_argument("--tmp", default=None, help="scratch directory (default: system temp)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results/index.json")
+    args = parser.parse_args()
+    results = asyncio.run(bench(args))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(results, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""What both vector back ends share: vector names, payload indexes, filters and hit shaping.
+
+The Edge and server adapters translate these neutral shapes into their own client types, so a
+filter means the same thing on both and the contract suite can compare them id for id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from tickerwire.core.errors import ValidationError
+from tickerwire.core.ports import Point, ScoredHit, SearchFilters, SearchMode
+
+DENSE = "dense"
+SPARSE = "sparse"
+
+#: Payload fields with an index, and the index type each one gets on both back ends.
+PAYLOAD_INDEXES: tuple[tuple[str, Literal["keyword", "float"]], ...] = (
+    ("doc_id", "keyword"),
+    ("tickers", "keyword"),
+    ("doc_type", "keyword"),
+    ("source", "keyword"),
+    ("published_ts", "float"),
+    ("indexed_ts", "float"),
+)
+
+#: Payload fields that must be epoch-second floats (the float indexes ignore other types).
+_FLOAT_FIELDS = ("published_ts", "indexed_ts")
+
+#: Page size for scrolls over ids and documents.
+SCROLL_PAGE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class MatchAnyCond:
+    """The payload field ``key`` holds at least one of ``values`` (arrays match per element)."""
+
+    key: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RangeCond:
+    """The float payload field ``key`` lies in the given bounds (None means open)."""
+
+    key: str
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+
+
+Condition = MatchAnyCond | RangeCond
+
+
+def to_epoch(value: datetime) -> float:
+    """Epoch seconds of ``value``; a naive datetime is taken to be UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def filter_conditions(filters: SearchFilters | None) -> list[Condition]:
+    """The conditions ``filters`` stands for, all of which must hold.
+
+    Lists match any of their values; ``published_after`` is inclusive, ``published_before``
+    exclusive (a half-open window), and ``as_of`` inclusive: nothing published after it is seen.
+    """
+    if filters is None:
+        return []
+    conds: list[Condition] = []
+    for key, values in (
+        ("tickers", filters.tickers),
+        ("doc_type", filters.doc_types),
+        ("source", filters.sources),
+        ("doc_id", filters.doc_ids),
+    ):
+        if values:
+            conds.append(MatchAnyCond(key, tuple(values)))
+    if filters.published_after is not None or filters.published_before is not None:
+        conds.append(
+            RangeCond(
+                "published_ts",
+                gte=None if filters.published_after is None else to_epoch(filters.published_after),
+                lt=None if filters.published_before is None else to_epoch(filters.published_before),
+            )
+        )
+    if filters.as_of is not None:
+        conds.append(RangeCond("published_ts", lte=to_epoch(filters.as_of)))
+    return conds
+
+
+def check_search_args(
+    mode: SearchMode,
+    dense: Sequence[float] | None,
+    sparse_present: bool,
+    limit: int,
+) -> None:
+    """Raise ValidationError when ``mode`` lacks the query vector(s) it needs."""
+    if limit < 1:
+        raise ValidationError(f"limit must be >= 1, got {limit}")
+    if mode in ("dense", "hybrid") and dense is None:
+        raise ValidationError(f"mode {mode!r} needs a dense query vector")
+    if mode in ("sparse", "hybrid") and not sparse_present:
+        raise ValidationError(f"mode {mode!r} needs a sparse query vector")
+
+
+def stored_payload(point: Point) -> dict[str, Any]:
+    """The payload as stored: a copy with the epoch fields coerced to float.
+
+    Raises ValidationError when ``doc_id`` is missing, since every delete and lookup keys on it.
+    """
+    payload = dict(point.payload)
+    if not isinstance(payload.get("doc_id"), str):
+        raise ValidationError(f"point {point.id} has no string doc_id in its payload")
+    for key in _FLOAT_FIELDS:
+        value = payload.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            payload[key] = float(value)
+    return payload
+
+
+def to_hit(point_id: object, score: float, payload: Mapping[str, Any] | None) -> ScoredHit:
+    """A ScoredHit with a string id, whatever id type the client returned (str, UUID, int)."""
+    return ScoredHit(id=str(point_id), score=float(score), payload=dict(payload or {}))
+
+
+def by_chunk_index(hits: Iterable[ScoredHit]) -> list[ScoredHit]:
+    """``hits`` ordered by ``chunk_index`` (then id, so the order is total)."""
+
+    def key(hit: ScoredHit) -> tuple[int, str]:
+        index = hit.payload.get("chunk_index")
+        return (index if isinstance(index, int) else 1 << 62, hit.id)
+
+    return sorted(hits, key=key)
+
+
+def float_or_none(value: object) -> float | None:
+    """``value`` as a float when it is a number, else None (for watermark reads)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None

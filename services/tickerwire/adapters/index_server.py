@@ -1,0 +1,341 @@
+"""VectorIndex on a Qdrant server or cluster, through the async ``qdrant-client``.
+
+``location=":memory:"`` or ``path=`` runs qdrant-client's local mode instead: the same client
+calls a server receives, used as the test double for this path (far too slow to serve).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Awaitable, Sequence
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+from qdrant_client import AsyncQdrantClient, models
+from qdrant_client.common.client_exceptions import QdrantException, ResourceExhaustedResponse
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from tickerwire.adapters.index_common import (
+    DENSE,
+    PAYLOAD_INDEXES,
+    SCROLL_PAGE,
+    SPARSE,
+    Condition,
+    MatchAnyCond,
+    by_chunk_index,
+    check_search_args,
+    filter_conditions,
+    float_or_none,
+    stored_payload,
+    to_hit,
+)
+from tickerwire.core.errors import ConfigError, IndexUnavailableError, VectorIndexError
+from tickerwire.core.logging import get_logger
+from tickerwire.core.metrics import (
+    INDEX_DELETES,
+    INDEX_POINTS,
+    INDEX_UPSERTS,
+    INDEX_WRITE_SECONDS,
+    INDEX_WRITES,
+)
+from tickerwire.core.ports import (
+    HybridParams,
+    Point,
+    ScoredHit,
+    SearchFilters,
+    SearchMode,
+    SparseVector,
+    Watermark,
+)
+
+BACKEND = "server"
+_T = TypeVar("_T")
+log = get_logger(__name__)
+
+_SCHEMAS = {"keyword": models.PayloadSchemaType.KEYWORD, "float": models.PayloadSchemaType.FLOAT}
+
+
+def _server_condition(cond: Condition) -> models.FieldCondition:
+    if isinstance(cond, MatchAnyCond):
+        return models.FieldCondition(key=cond.key, match=models.MatchAny(any=list(cond.values)))
+    return models.FieldCondition(
+        key=cond.key, range=models.Range(gte=cond.gte, lt=cond.lt, lte=cond.lte)
+    )
+
+
+def server_filter(filters: SearchFilters | None) -> models.Filter | None:
+    """The qdrant-client filter for ``filters`` (None when nothing is filtered)."""
+    conds = filter_conditions(filters)
+    if not conds:
+        return None
+    return models.Filter(must=[_server_condition(c) for c in conds])
+
+
+def _doc_filter(doc_id: str, keep: Sequence[str] = ()) -> models.Filter:
+    must: list[models.Condition] = [
+        models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))
+    ]
+    if not keep:
+        return models.Filter(must=must)
+    return models.Filter(must=must, must_not=[models.HasIdCondition(has_id=list(keep))])
+
+
+def _sparse(vector: SparseVector) -> models.SparseVector:
+    return models.SparseVector(indices=list(vector.indices), values=list(vector.values))
+
+
+def _struct(point: Point) -> models.PointStruct:
+    return models.PointStruct(
+        id=point.id,
+        vector={DENSE: [float(x) for x in point.dense], SPARSE: _sparse(point.sparse)},
+        payload=stored_payload(point),
+    )
+
+
+class ServerIndex:
+    """VectorIndex over one collection of a Qdrant server (or qdrant-client local mode).
+
+    The server optimizes in the background, so :meth:`optimize` does nothing and
+    :meth:`needs_optimize` is always False. Writes wait for the server's acknowledgement.
+    """
+
+    def __init__(
+        self,
+        collection: str,
+        *,
+        url: str | None = None,
+        api_key: str | None = None,
+        location: str | None = None,
+        path: str | None = None,
+        timeout: int | None = None,
+    ) -> None:
+        """Give ``url`` (+ ``api_key``) for a server; ``location=":memory:"`` or ``path`` for
+        local mode."""
+        self._collection = collection
+        self._local = url is None
+        if self._local and location is None and path is None:
+            raise ConfigError("ServerIndex needs url=, location=':memory:' or path=")
+        self._client = AsyncQdrantClient(
+            url=url, api_key=api_key, location=location, path=path, timeout=timeout
+        )
+        self._closed = False
+
+    @property
+    def backend(self) -> str:
+        """``server``."""
+        return BACKEND
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _call(self, awaitable: Awaitable[_T]) -> _T:
+        """Await a client call, mapping transport faults to IndexUnavailableError (retriable)."""
+        try:
+            return await awaitable
+        except ResourceExhaustedResponse as exc:
+            raise IndexUnavailableError(
+                f"Qdrant is overloaded: {exc}", retry_after=exc.retry_after_s
+            ) from exc
+        except UnexpectedResponse as exc:
+            if exc.status_code is not None and (exc.status_code >= 500 or exc.status_code == 429):
+                raise IndexUnavailableError(f"Qdrant answered {exc.status_code}") from exc
+            raise VectorIndexError(f"Qdrant rejected the call: {exc}") from exc
+        except (ResponseHandlingException, httpx.TransportError, TimeoutError) as exc:
+            raise IndexUnavailableError(f"Qdrant did not answer: {exc}") from exc
+        except QdrantException as exc:
+            raise VectorIndexError(f"Qdrant failed: {exc}") from exc
+
+    async def ensure_collection(self, dim: int) -> None:
+        """Create the collection and its payload indexes when missing; never recreate it.
+
+        Raises ConfigError when the existing collection's dense size differs from ``dim``.
+        """
+        name = self._collection
+        if not await self._call(self._client.collection_exists(name)):
+            await self._call(
+                self._client.create_collection(
+                    name,
+                    vectors_config={
+                        DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)
+                    },
+                    sparse_vectors_config={
+                        SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                    },
+                )
+            )
+            log.info("qdrant_collection_created", collection=name, dim=dim)
+        else:
+            info = await self._call(self._client.get_collection(name))
+            vectors = info.config.params.vectors
+            size = vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
+            if size != dim:
+                raise ConfigError(f"collection {name!r} has dense size {size}, not {dim}")
+        with warnings.catch_warnings():
+            # Local mode warns that payload indexes have no effect there; the server needs them.
+            if self._local:
+                warnings.filterwarnings("ignore", "Payload indexes have no effect", UserWarning)
+            for field, kind in PAYLOAD_INDEXES:
+                await self._call(
+                    self._client.create_payload_index(
+                        name, field, field_schema=_SCHEMAS[kind], wait=True
+                    )
+                )
+
+    async def upsert(self, points: Sequence[Point]) -> None:
+        """Write points (idempotent per id); returns once Qdrant acknowledged the write."""
+        if not points:
+            return
+        structs = [_struct(p) for p in points]
+        start = time.perf_counter()
+        await self._call(self._client.upsert(self._collection, structs, wait=True))
+        INDEX_WRITE_SECONDS.labels(BACKEND, "upsert").observe(time.perf_counter() - start)
+        INDEX_WRITES.labels(BACKEND, "upsert").inc()
+        INDEX_UPSERTS.labels(BACKEND).inc(len(points))
+
+    async def delete_document_except(self, doc_id: str, keep: Sequence[str]) -> int:
+        """Delete the points of ``doc_id`` not in ``keep`` (all of them when it is empty).
+
+        The count is taken just before the filtered delete; a concurrent writer to the same
+        document could make it inexact, which the one-writer-per-partition design rules out.
+        """
+        flt = _doc_filter(doc_id, keep)
+        start = time.perf_counter()
+        doomed = (
+            await self._call(self._client.count(self._collection, count_filter=flt, exact=True))
+        ).count
+        if doomed:
+            await self._call(
+                self._client.delete(self._collection, models.FilterSelector(filter=flt), wait=True)
+            )
+        INDEX_WRITE_SECONDS.labels(BACKEND, "delete").observe(time.perf_counter() - start)
+        INDEX_WRITES.labels(BACKEND, "delete").inc()
+        INDEX_DELETES.labels(BACKEND).inc(doomed)
+        return doomed
+
+    async def _scroll(self, flt: models.Filter | None, payload: bool) -> list[ScoredHit]:
+        hits: list[ScoredHit] = []
+        offset: Any = None
+        while True:
+            records, offset = await self._call(
+                self._client.scroll(
+                    self._collection,
+                    scroll_filter=flt,
+                    limit=SCROLL_PAGE,
+                    offset=offset,
+                    with_payload=payload,
+                )
+            )
+            hits.extend(to_hit(r.id, 0.0, r.payload) for r in records)
+            if offset is None:
+                return hits
+
+    async def document_point_ids(self, doc_id: str) -> set[str]:
+        """Ids of the points stored for ``doc_id``."""
+        return {h.id for h in await self._scroll(_doc_filter(doc_id), False)}
+
+    async def get_document(self, doc_id: str) -> list[ScoredHit]:
+        """Every point of ``doc_id`` with its payload, ordered by ``chunk_index``."""
+        return by_chunk_index(await self._scroll(_doc_filter(doc_id), True))
+
+    async def all_point_ids(self) -> set[str]:
+        """Every point id in the collection."""
+        return {h.id for h in await self._scroll(None, False)}
+
+    async def count(self, filters: SearchFilters | None = None) -> int:
+        """Exact number of points matching ``filters``; the unfiltered count sets INDEX_POINTS."""
+        result = await self._call(
+            self._client.count(self._collection, count_filter=server_filter(filters), exact=True)
+        )
+        if filters is None:
+            INDEX_POINTS.labels(BACKEND).set(result.count)
+        return result.count
+
+    async def search(
+        self,
+        *,
+        dense: Sequence[float] | None,
+        sparse: SparseVector | None,
+        mode: SearchMode,
+        filters: SearchFilters,
+        limit: int,
+        hybrid: HybridParams,
+    ) -> list[ScoredHit]:
+        """Top ``limit`` hits; hybrid fuses filtered dense and sparse prefetches by weighted RRF."""
+        check_search_args(mode, dense, sparse is not None and bool(sparse.indices), limit)
+        flt = server_filter(filters)
+        dense_q = None if dense is None else [float(x) for x in dense]
+        sparse_q = None if sparse is None else _sparse(sparse)
+        if mode == "hybrid":
+            assert dense_q is not None and sparse_q is not None
+            depth = max(hybrid.prefetch, limit)
+            response = await self._call(
+                self._client.query_points(
+                    self._collection,
+                    prefetch=[
+                        models.Prefetch(query=dense_q, using=DENSE, limit=depth, filter=flt),
+                        models.Prefetch(query=sparse_q, using=SPARSE, limit=depth, filter=flt),
+                    ],
+                    query=models.RrfQuery(
+                        rrf=models.Rrf(
+                            k=hybrid.rrf_k, weights=[hybrid.dense_weight, hybrid.sparse_weight]
+                        )
+                    ),
+                    query_filter=flt,
+                    limit=limit,
+                    with_payload=True,
+                )
+            )
+        else:
+            response = await self._call(
+                self._client.query_points(
+                    self._collection,
+                    query=dense_q if mode == "dense" else sparse_q,
+                    using=DENSE if mode == "dense" else SPARSE,
+                    query_filter=flt,
+                    limit=limit,
+                    with_payload=True,
+                )
+            )
+        return [to_hit(p.id, p.score, p.payload) for p in response.points]
+
+    async def _max(self, key: str) -> float | None:
+        records, _ = await self._call(
+            self._client.scroll(
+                self._collection,
+                limit=1,
+                with_payload=[key],
+                order_by=models.OrderBy(key=key, direction=models.Direction.DESC),
+            )
+        )
+        return float_or_none((records[0].payload or {}).get(key)) if records else None
+
+    async def watermark(self) -> Watermark:
+        """Newest ``published_ts`` and ``indexed_ts`` (order_by on their float indexes)."""
+        return Watermark(
+            published_ts=await self._max("published_ts"),
+            indexed_ts=await self._max("indexed_ts"),
+        )
+
+    async def needs_optimize(self) -> bool:
+        """Always False: the server's optimizers run in the background on their own."""
+        return False
+
+    async def optimize(self) -> None:
+        """Nothing to do: the server builds HNSW and merges segments in the background."""
+
+    async def aclose(self) -> None:
+        """Close the client; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._client.close()

@@ -1,0 +1,248 @@
+"""The producer SDK: validated raw documents into ``tickerwire.docs.raw``, confirmed by Kafka.
+
+Usage::
+
+    async with DocumentProducer(settings.kafka_bootstrap) as producer:
+        await producer.send(doc)                 # returns once Kafka acknowledged it (acks=all)
+        await producer.send_batch(docs)          # many in flight, all acknowledged
+
+The key is ``doc_id`` (so all versions of a document stay in one partition, in order) and the value
+is the record's compact JSON. The producer is idempotent, so a retried send never duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal, Self, overload
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from aiokafka.structs import RecordMetadata
+
+from tickerwire.core.errors import PermanentError, TickerwireError, TooLargeError
+from tickerwire.core.logging import get_logger
+from tickerwire.core.metrics import PRODUCE_REJECTED, PRODUCED
+from tickerwire.core.records import RawDocument
+from tickerwire.core.settings import Settings
+from tickerwire.produce.readers import check_document
+
+__all__ = ["RAW_TOPIC", "DocumentProducer"]
+
+#: The compacted topic every raw document goes to.
+RAW_TOPIC = "tickerwire.docs.raw"
+
+_log = get_logger(__name__)
+_HEADROOM = 64 * 1024
+
+
+class DocumentProducer:
+    """An async context manager that sends raw documents to Kafka.
+
+    ``send`` validates against raw-document/v1 and the body limit first (raising ValidationError or
+    TooLargeError, counted in ``tickerwire_producer_rejected_total``), then returns only after the
+    broker acknowledged the record with ``acks=all`` (counted in
+    ``tickerwire_producer_records_total``).
+    ``close`` is idempotent; a producer garbage-collected while open warns with ResourceWarning.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        topic: str = RAW_TOPIC,
+        max_body_bytes: int = Settings.model_fields["max_body_bytes"].default,
+        client_id: str = "tickerwire-producer",
+        linger_ms: int = 5,
+        compression_type: Literal["gzip"] | None = None,
+        request_timeout_ms: int = 30_000,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.max_body_bytes = max_body_bytes
+        self._config: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers,
+            "client_id": client_id,
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": linger_ms,
+            "compression_type": compression_type,
+            "request_timeout_ms": request_timeout_ms,
+            # JSON escaping can double a body's size; the broker's max.message.bytes still applies.
+            "max_request_size": max(1024 * 1024, 2 * max_body_bytes + _HEADROOM),
+        }
+        self._producer: AIOKafkaProducer | None = None
+        self._closed = False
+        self.produced = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, topic: str = RAW_TOPIC) -> DocumentProducer:
+        """A producer for ``settings.kafka_bootstrap`` with its body size limit."""
+        return cls(settings.kafka_bootstrap, topic=topic, max_body_bytes=settings.max_body_bytes)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open" if self._producer else "new"
+        return f"<DocumentProducer {self.bootstrap_servers} topic={self.topic} {state}>"
+
+    async def start(self) -> None:
+        """Connect to the cluster; raises aiokafka's KafkaConnectionError when it is unreachable."""
+        if self._closed:
+            raise RuntimeError("DocumentProducer is closed")
+        if self._producer is not None:
+            return
+        producer = AIOKafkaProducer(**self._config)
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer = producer
+        _log.debug("producer_started", bootstrap=self.bootstrap_servers, topic=self.topic)
+
+    async def close(self) -> None:
+        """Flush what is in flight and disconnect; safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+            _log.debug("producer_closed", topic=self.topic, produced=self.produced)
+
+    aclose = close
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        if getattr(self, "_producer", None) is not None and not self._closed:
+            _warn(f"unclosed {self!r}", ResourceWarning, source=self, stacklevel=1)
+
+    # --- sending -------------------------------------------------------------------------------
+
+    def prepare(self, doc: RawDocument | Mapping[str, Any]) -> RawDocument:
+        """Validate ``doc`` as it will be sent; raise ValidationError or TooLargeError."""
+        obj = doc.to_json_dict() if isinstance(doc, RawDocument) else dict(doc)
+        try:
+            checked = check_document(obj, max_body_bytes=self.max_body_bytes)
+        except PermanentError as exc:
+            PRODUCE_REJECTED.labels(error_class=exc.error_class).inc()
+            raise
+        return doc if isinstance(doc, RawDocument) else checked
+
+    def _require(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError(
+                "DocumentProducer is not started; use `async with` or await start()"
+                if not self._closed
+                else "DocumentProducer is closed"
+            )
+        return self._producer
+
+    async def _enqueue(self, doc: RawDocument) -> asyncio.Future[RecordMetadata]:
+        producer = self._require()
+        try:
+            future: asyncio.Future[RecordMetadata] = await producer.send(
+                self.topic, value=doc.to_bytes(), key=doc.key
+            )
+        except MessageSizeTooLargeError as exc:
+            PRODUCE_REJECTED.labels(error_class=TooLargeError.__name__).inc()
+            raise TooLargeError(f"record for {doc.doc_id} is too large for Kafka: {exc}") from exc
+        return future
+
+    async def _confirm(
+        self, doc: RawDocument, future: asyncio.Future[RecordMetadata]
+    ) -> RecordMetadata:
+        try:
+            metadata = await future
+        except MessageSizeTooLargeError as exc:
+            PRODUCE_REJECTED.labels(error_class=TooLargeError.__name__).inc()
+            raise TooLargeError(f"record for {doc.doc_id} is too large for Kafka: {exc}") from exc
+        PRODUCED.labels(topic=self.topic).inc()
+        self.produced += 1
+        return metadata
+
+    async def send(self, doc: RawDocument | Mapping[str, Any]) -> RecordMetadata:
+        """Validate and send one document; return its partition/offset once Kafka has it."""
+        checked = self.prepare(doc)
+        future = await self._enqueue(checked)
+        return await self._confirm(checked, future)
+
+    @overload
+    async def send_batch(
+        self,
+        docs: Iterable[RawDocument | Mapping[str, Any]],
+        *,
+        return_exceptions: Literal[False] = False,
+    ) -> list[RecordMetadata]: ...
+
+    @overload
+    async def send_batch(
+        self,
+        docs: Iterable[RawDocument | Mapping[str, Any]],
+        *,
+        return_exceptions: Literal[True],
+    ) -> list[RecordMetadata | Exception]: ...
+
+    async def send_batch(
+        self,
+        docs: Iterable[RawDocument | Mapping[str, Any]],
+        *,
+        return_exceptions: bool = False,
+    ) -> Sequence[RecordMetadata | Exception]:
+        """Send many documents with all of them in flight at once, and await every acknowledgement.
+
+        Results are in input order. By default every document is validated before any is sent and
+        the first error is raised; with ``return_exceptions=True`` invalid or failed documents
+        appear as their exception in the result and the rest are still sent.
+        """
+        items = list(docs)
+        checked: list[RawDocument | Exception] = []
+        for doc in items:
+            try:
+                checked.append(self.prepare(doc))
+            except PermanentError as exc:
+                if not return_exceptions:
+                    raise
+                checked.append(exc)
+        pending: list[asyncio.Future[RecordMetadata] | Exception] = []
+        for item in checked:
+            if isinstance(item, Exception):
+                pending.append(item)
+                continue
+            try:
+                pending.append(await self._enqueue(item))
+            except TooLargeError as exc:
+                if not return_exceptions:
+                    raise
+                pending.append(exc)
+        results: list[RecordMetadata | Exception] = []
+        first_error: Exception | None = None
+        for item, waiting in zip(checked, pending, strict=True):
+            if isinstance(waiting, Exception):
+                results.append(waiting)
+                continue
+            assert isinstance(item, RawDocument)
+            try:
+                results.append(await self._confirm(item, waiting))
+            except (KafkaError, TickerwireError) as exc:  # await every future before raising
+                first_error = first_error or exc
+                results.append(exc)
+        if first_error is not None and not return_exceptions:
+            raise first_error
+        return results
+
+    async def flush(self) -> None:
+        """Wait until every record sent so far has been acknowledged or failed."""
+        await self._require().flush()
