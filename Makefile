@@ -19,6 +19,8 @@ run: setup
 lint:
 	.venv/bin/ruff check services tests bench
 	.venv/bin/ruff format --check services tests bench
+	@if command -v docker-compose >/dev/null; then docker-compose config -q && echo "docker-compose.yml: valid"; \
+	  else echo "docker-compose not installed: compose file not validated"; fi
 
 typecheck:
 	.venv/bin/mypy

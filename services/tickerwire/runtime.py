@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -75,9 +76,13 @@ def chunker_for(settings: Settings, embedder: Embedder) -> ChunkerConfig:
 
 
 def make_handlers(
-    res: Resources, stages: Sequence[StageName]
+    res: Resources, stages: Sequence[StageName], built: dict[str, Any] | None = None
 ) -> Any:  # returns the StageDeps.make_handlers callable
-    """The factory faust calls once the app (and the state table) exist."""
+    """The factory faust calls once the app (and the state table) exist.
+
+    The stage objects it builds are also put in ``built`` (by stage name) for the caller.
+    """
+    built = built if built is not None else {}
 
     def factory(app: faust.App, table: Any) -> dict[StageName, Handler]:
         sender = FaustSender(app)
@@ -95,7 +100,8 @@ def make_handlers(
             ).handle
         if "index" in stages:
             assert res.index is not None
-            handlers["index"] = IndexStage(index=res.index, sender=sender).handle
+            built["index"] = IndexStage(index=res.index, sender=sender)
+            handlers["index"] = built["index"].handle
         return handlers
 
     return factory
@@ -153,6 +159,48 @@ async def serve_query(settings: Settings) -> None:
         await res.aclose()
 
 
+class IndexMaintenance(mode.Service):
+    """Optimizes the index when it is worth it and ingestion has been quiet for a moment.
+
+    ``VectorIndex.optimize`` never blocks the event loop (Edge builds HNSW in a child process;
+    see docs/index-maintenance.md), so Kafka heartbeats go on and no rebalance is triggered.
+    """
+
+    def __init__(
+        self,
+        index: VectorIndex,
+        stage: IndexStage | None,
+        *,
+        interval_s: float = 30.0,
+        quiet_s: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._index = index
+        self._stage = stage
+        self._interval = interval_s
+        self._quiet = quiet_s
+
+    def _is_quiet(self) -> bool:
+        if self._stage is None:
+            return True
+        return time.monotonic() - self._stage.last_activity >= self._quiet
+
+    @mode.Service.task
+    async def _maintain(self) -> None:
+        while not self.should_stop:
+            await self.sleep(self._interval)
+            if self.should_stop:
+                return
+            try:
+                if self._is_quiet() and await self._index.needs_optimize():
+                    log.info("index_optimize_starting")
+                    await self._index.optimize()
+                    log.info("index_optimize_done")
+            except Exception:  # maintenance failing must not stop ingestion
+                log.exception("index_optimize_failed")
+
+
 class TickerwireWorker(faust.Worker):
     """faust's worker with tickerwire's structlog setup; SIGTERM and SIGINT drain and commit."""
 
@@ -182,15 +230,18 @@ def run_worker(
     asyncio.set_event_loop(loop)
     with_index = "index" in stages or serve_http
     res = loop.run_until_complete(open_resources(settings, with_index=with_index))
+    built: dict[str, Any] = {}
     app = build_app(
         StageDeps(
             settings=settings,
             stages=stages,
-            make_handlers=make_handlers(res, stages),
+            make_handlers=make_handlers(res, stages, built),
             app_id=app_id,
         )
     )
     services: list[Any] = []
+    if "index" in stages and res.index is not None:
+        services.append(IndexMaintenance(res.index, built.get("index"), loop=loop))
     if serve_http:
         services.append(HttpService(res, settings.http_host, settings.http_port, loop=loop))
     worker = TickerwireWorker(

@@ -63,6 +63,8 @@ class IndexStage:
         self._sender = sender
         self._retry = retry or RetryPolicy()
         self._dead = DeadLetters("index")
+        #: monotonic time of the last batch handled; the maintenance policy waits for quiet.
+        self.last_activity = time.monotonic()
 
     async def handle(self, batch: Sequence[InMsg]) -> None:
         """Upsert all vectors of the batch, then apply its commits in order.
@@ -71,6 +73,7 @@ class IndexStage:
         after it in the batch, so applying all upserts first gives the same result as applying
         the records one by one.
         """
+        self.last_activity = time.monotonic()
         with STAGE_SECONDS.labels(stage=self.stage).time():
             dead: list[OutMsg] = []
             records: list[VectorRecord | CommitRecord] = []
@@ -108,6 +111,7 @@ class IndexStage:
             STAGE_RECORDS.labels(stage=self.stage, outcome="ok").inc(len(records))
             if dead:
                 await self._sender.send_all(dead)
+        self.last_activity = time.monotonic()
 
     async def _apply(self, commit: CommitRecord, keep: set[str]) -> None:
         keep_ids = sorted(keep)
