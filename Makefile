@@ -1,15 +1,13 @@
 # tickerwire: the two commands of the README are `make run` and `make test`.
 SHELL := /bin/bash
-UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+UV := python3 -m uv
 PY := .venv/bin/python
 export HF_HUB_OFFLINE := 1
 
 .PHONY: setup run test lint typecheck unit bench clean
 
-$(UV):
-	python3 -m pip install --quiet --user "uv==0.13.9" || python3 -m pip install --quiet "uv==0.13.9"
-
-setup: $(UV)
+setup:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.9"
 	$(UV) sync --frozen
 
 ## The main job on the embedded default: Kafka, the all-in-one worker, the sample feed, a search.
