@@ -42,6 +42,16 @@ class Resources:
     sparse: SparseEncoder
     index: VectorIndex | None
 
+    def search_service(self) -> SearchService:
+        """The search use case over these resources (needs the index)."""
+        assert self.index is not None, "open_resources(..., with_index=True) first"
+        return SearchService(
+            embedder=self.embedder,
+            sparse=self.sparse,
+            index=self.index,
+            hybrid=self.settings.hybrid_params(),
+        )
+
     async def aclose(self) -> None:
         """Close the index (flushes Edge) and the embedder; idempotent."""
         if self.index is not None:
@@ -121,7 +131,7 @@ class HttpService(mode.Service):
     def __init__(self, res: Resources, host: str, port: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         assert res.index is not None
-        search = SearchService(embedder=res.embedder, sparse=res.sparse, index=res.index)
+        search = res.search_service()
         asgi = create_app(settings=res.settings, search=search)
         config = uvicorn.Config(
             asgi, host=host, port=port, log_config=None, access_log=False, lifespan="off"
@@ -145,7 +155,7 @@ async def serve_query(settings: Settings) -> None:
     res = await open_resources(settings, with_index=True)
     try:
         assert res.index is not None
-        search = SearchService(embedder=res.embedder, sparse=res.sparse, index=res.index)
+        search = res.search_service()
         asgi = create_app(settings=res.settings, search=search)
         config = uvicorn.Config(
             asgi,

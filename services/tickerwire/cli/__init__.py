@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tickerwire.cli import dlq, kafka, produce, run, topics
+from tickerwire.cli import dlq, evaluate, kafka, produce, run, topics
 
 app = typer.Typer(
     name="tickerwire",
@@ -17,6 +17,7 @@ app.add_typer(topics.app, name="topics", help="Create the Kafka topics from sche
 app.add_typer(dlq.app, name="dlq", help="List and replay dead-lettered records.")
 produce.register(app)
 run.register(app)
+evaluate.register(app)
 
 
 def main() -> None:

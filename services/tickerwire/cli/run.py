@@ -126,13 +126,13 @@ def _search_http(settings: Settings, body: dict[str, Any]) -> dict[str, Any]:
 
 async def _search_local(settings: Settings, body: dict[str, Any]) -> dict[str, Any]:
     from tickerwire.query.api import watermark_json
-    from tickerwire.query.search import SearchService, hit_to_json
+    from tickerwire.query.search import hit_to_json
     from tickerwire.runtime import open_resources
 
     res = await open_resources(settings, with_index=True)
     try:
         assert res.index is not None
-        svc = SearchService(embedder=res.embedder, sparse=res.sparse, index=res.index)
+        svc = res.search_service()
         flt = body["filters"]
         filters = SearchFilters(
             tickers=tuple(flt.get("tickers", ())),

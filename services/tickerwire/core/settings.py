@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tickerwire.core.ports import HybridParams
+
 
 class Settings(BaseSettings):
     """Every setting of tickerwire; `.env.example` documents each one."""
@@ -73,11 +75,34 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("OPENAI_BASE_URL", "TICKERWIRE_OPENAI_BASE_URL"),
         description="Base URL of an OpenAI-compatible server (read from OPENAI_BASE_URL).",
     )
-    openai_embedding_model: str = Field(default="text-embedding-3-small")
-    openai_dimensions: int | None = Field(default=None, ge=1)
-    openai_max_concurrency: int = Field(default=4, ge=1)
-    openai_timeout_s: float = Field(default=30.0, gt=0)
-    openai_max_retries: int = Field(default=6, ge=0)
+    openai_embedding_model: str = Field(
+        default="text-embedding-3-small", description="OpenAI embedding model."
+    )
+    openai_dimensions: int | None = Field(
+        default=None, ge=1, description="Shortened embedding size (the API's `dimensions`)."
+    )
+    openai_max_concurrency: int = Field(
+        default=4, ge=1, description="Embedding requests in flight at once."
+    )
+    openai_timeout_s: float = Field(default=30.0, gt=0, description="Per-request timeout.")
+    openai_max_retries: int = Field(
+        default=6, ge=0, description="Retries of a transient API error before the stage backs off."
+    )
+    embed_threads: int | None = Field(
+        default=None, ge=1, description="ONNX Runtime threads for the local model (all cores)."
+    )
+
+    # Search
+    hybrid_rrf_k: int = Field(default=60, ge=1, description="RRF constant k of hybrid search.")
+    hybrid_dense_weight: float = Field(
+        default=1.0, ge=0, description="Weight of the dense ranking in hybrid RRF."
+    )
+    hybrid_sparse_weight: float = Field(
+        default=1.0, ge=0, description="Weight of the sparse (BM25) ranking in hybrid RRF."
+    )
+    hybrid_prefetch: int = Field(
+        default=100, ge=1, description="Candidates each side contributes to hybrid fusion."
+    )
 
     # Pipeline
     chunk_tokens: int = Field(default=256, ge=16, description="Target chunk size in tokens.")
@@ -90,7 +115,9 @@ class Settings(BaseSettings):
     )
 
     # Logging
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Lowest level logged."
+    )
     log_format: Literal["json", "console", "auto"] = Field(
         default="auto", description="auto: JSON for services, console for the CLI."
     )
@@ -101,6 +128,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    def hybrid_params(self) -> HybridParams:
+        """The fusion parameters of hybrid search."""
+        return HybridParams(
+            rrf_k=self.hybrid_rrf_k,
+            dense_weight=self.hybrid_dense_weight,
+            sparse_weight=self.hybrid_sparse_weight,
+            prefetch=self.hybrid_prefetch,
+        )
 
     @property
     def kafka_dir(self) -> Path:

@@ -18,7 +18,6 @@ from tickerwire.core.ports import Splitter
 CHUNK_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://tickerwire.dev/chunk")
 
 
-
 def sha256_hex(text: str) -> str:
     """Hex SHA-256 of the UTF-8 text."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

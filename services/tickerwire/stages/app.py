@@ -7,6 +7,8 @@ call :func:`build_app`; everything here is glue between faust events and stage h
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -91,8 +93,9 @@ class StageDeps:
 async def run_batch(stage: str, handler: Handler, sender: FaustSender, batch: list[InMsg]) -> None:
     """Run a handler until it succeeds; after repeated failure dead-letter the batch's records.
 
-    faust acks a batch's events once this returns, so it must not return before the batch is
-    either processed or safely in the DLQ, and it must never raise.
+    The agent acks the batch once this returns, so it returns only when the batch is processed
+    or safely in the DLQ. A fatal error (bad settings, a rejected API key) stops the worker
+    instead, with the batch unacknowledged.
     """
     dead = DeadLetters(stage)  # type: ignore[arg-type]
     delay = 0.5
@@ -118,6 +121,23 @@ async def run_batch(stage: str, handler: Handler, sender: FaustSender, batch: li
             delay = min(delay * 2, 10.0)
         else:
             return
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Errors no retry or dead letter can fix: bad settings, a rejected API key."""
+    return isinstance(exc, TickerwireError) and not exc.retriable and not exc.dead_letter
+
+
+async def _stop_worker(stage: str, exc: BaseException) -> None:
+    """Stop the whole worker cleanly, leaving the batch unacknowledged; never returns."""
+    log.critical(
+        "fatal_error_stopping_worker",
+        stage=stage,
+        error_class=type(exc).__name__,
+        reason=str(exc),
+    )
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.Event().wait()  # the shutdown cancels this task; the batch is not acked
 
 
 async def _dead_letter_forever(sender: FaustSender, msgs: list[OutMsg]) -> None:
@@ -205,12 +225,16 @@ def _register_agent(
     within: float,
 ) -> None:
     async def agent(stream: faust.StreamT[bytes]) -> None:
-        # take_events (faust-streaming) acks a batch's events only after the body has run.
-        batches = stream.take_events(size, within=within)  # type: ignore[attr-defined]
+        # noack_take hands over a batch without acking it: the events are acked below, only
+        # after the batch is processed (or dead-lettered). A batch interrupted by shutdown or a
+        # crash is never acked, so it is consumed again after the restart.
+        batches = stream.noack_take(size, within=within)  # type: ignore[attr-defined]
         async for events in batches:
             batch = [in_msg(e) for e in events]
             STAGE_BUFFER.labels(stage=name).set(len(batch))
             await run_batch(name, handler, sender, batch)
+            for event in events:
+                await stream.ack(event)
             STAGE_BUFFER.labels(stage=name).set(0)
 
     agent.__name__ = f"{name}_agent"

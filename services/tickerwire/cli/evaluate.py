@@ -1,0 +1,60 @@
+"""``tickerwire eval --dataset DIR --output DIR``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tickerwire.core.errors import TickerwireError
+from tickerwire.core.logging import configure_logging
+from tickerwire.core.settings import load_settings
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``eval`` to the root app."""
+    app.command("eval")(eval_command)
+
+
+def eval_command(
+    dataset: Annotated[
+        Path, typer.Option(help="Folder with corpus.jsonl and questions.jsonl.", exists=True)
+    ],
+    output: Annotated[Path, typer.Option(help="Folder for eval.json and eval.png.")],
+    bootstrap: Annotated[
+        str | None,
+        typer.Option(
+            help="Use this Kafka broker instead of a private one (its topics are shared)."
+        ),
+    ] = None,
+    titles: Annotated[
+        bool,
+        typer.Option(
+            "--titles/--no-titles",
+            help="Put passage titles in front of chunks (helps only when titles are informative).",
+        ),
+    ] = False,
+    limit: Annotated[int | None, typer.Option(help="Ask only the first N questions.")] = None,
+) -> None:
+    """Stream a QA corpus through the real pipeline into a fresh collection and score retrieval."""
+    from tickerwire.evaluation import run_eval
+
+    settings = load_settings()
+    configure_logging(fmt=settings.log_format, level="warning", service=False)
+    console = Console(stderr=True)
+    try:
+        run_eval(
+            settings,
+            dataset,
+            output,
+            bootstrap=bootstrap,
+            titles=titles,
+            limit=limit,
+            console=console,
+        )
+    except TickerwireError as exc:
+        console.print(f"[red]eval failed:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"report: {output / 'eval.json'} and {output / 'eval.png'}")

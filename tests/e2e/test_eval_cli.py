@@ -1,0 +1,67 @@
+"""``tickerwire eval`` on a tiny dataset, through the real pipeline process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.support import TICKERWIRE
+
+pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+
+PASSAGES = {
+    "p-oil": "Zephyrion Energy raised its crude oil output guidance to 410,000 barrels per day.",
+    "p-chip": "Quorvatek Semiconductor reported wafer revenue of 2,345.6 million, up 18%.",
+    "p-bank": "Halvermont Bank lifted its quarterly dividend to 1.35 per share.",
+    "p-retail": "Brindlewood Retail opened 42 new stores and cut inventory by 7%.",
+}
+QUESTIONS = {
+    "q1": ("What oil output guidance did Zephyrion Energy give?", "p-oil"),
+    "q2": ("How much wafer revenue did Quorvatek report?", "p-chip"),
+    "q3": ("What is Halvermont Bank's quarterly dividend?", "p-bank"),
+    "q4": ("How many stores did Brindlewood Retail open?", "p-retail"),
+}
+
+
+def test_eval_writes_metrics_per_mode_and_a_chart(kafka_bootstrap: str, tmp_path: Path) -> None:
+    data = tmp_path / "dataset"
+    data.mkdir()
+    (data / "corpus.jsonl").write_text(
+        "".join(json.dumps({"id": k, "title": k, "text": v}) + "\n" for k, v in PASSAGES.items())
+    )
+    (data / "questions.jsonl").write_text(
+        "".join(
+            json.dumps({"id": k, "question": q, "relevant_ids": [rel]}) + "\n"
+            for k, (q, rel) in QUESTIONS.items()
+        )
+    )
+    out = tmp_path / "report"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TICKERWIRE_DATA_DIR": str(tmp_path / "state")}
+    proc = subprocess.run(
+        [
+            TICKERWIRE,
+            "eval",
+            "--dataset",
+            str(data),
+            "--output",
+            str(out),
+            "--bootstrap",
+            kafka_bootstrap,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "eval.json").read_text())
+    for mode in ("dense", "sparse", "hybrid"):
+        assert set(report[mode]) == {"hit@1", "hit@5", "hit@10", "recall@10", "mrr@10", "ndcg@10"}
+    assert report["sparse"]["hit@1"] == 1.0
+    assert report["hybrid"]["hit@10"] == 1.0
+    assert (out / "eval.png").stat().st_size > 1000

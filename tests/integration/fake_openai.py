@@ -1,0 +1,115 @@
+"""A scriptable OpenAI-compatible embeddings server on 127.0.0.1, over real HTTP (aiohttp).
+
+Each request takes the next scripted :class:`Reply` (a plain success when the script is empty),
+and every request is recorded, so tests can check batching, retries and headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import deque
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer: an HTTP status, headers, an optional JSON body, and a delay first."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    delay: float = 0.0
+    dims: int | None = None  # a success with this many dims instead of the requested ones
+
+
+@dataclass
+class Recorded:
+    """One request as the server saw it."""
+
+    body: dict[str, Any]
+    authorization: str | None
+
+
+def fake_vector(text: str, dims: int) -> list[float]:
+    """The deterministic unit vector the server returns for ``text``."""
+    seed = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+    vec = np.random.default_rng(seed).standard_normal(dims)
+    result: list[float] = (vec / np.linalg.norm(vec)).tolist()
+    return result
+
+
+class FakeOpenAI:
+    """``async with FakeOpenAI() as server:`` serves ``server.base_url`` until the block ends."""
+
+    def __init__(self, default_dims: int = 1536) -> None:
+        self.default_dims = default_dims
+        self.requests: list[Recorded] = []
+        self.script: deque[Reply] = deque()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    def push(self, *replies: Reply) -> None:
+        """Queue replies for the next requests, in order."""
+        self.script.extend(replies)
+
+    async def __aenter__(self) -> Self:
+        app = web.Application()
+        app.router.add_post("/v1/embeddings", self._embeddings)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append(Recorded(body, request.headers.get("Authorization")))
+        reply = self.script.popleft() if self.script else Reply()
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+        finally:
+            self.in_flight -= 1
+        if reply.status != 200:
+            payload = reply.body or {
+                "error": {"message": f"scripted {reply.status}", "type": "server_error"}
+            }
+            return web.json_response(payload, status=reply.status, headers=reply.headers)
+        inputs = body["input"]
+        inputs = [inputs] if isinstance(inputs, str) else inputs
+        dims = reply.dims or body.get("dimensions") or self.default_dims
+        data = [
+            {"object": "embedding", "index": i, "embedding": fake_vector(text, dims)}
+            for i, text in enumerate(inputs)
+        ]
+        tokens = sum(max(1, len(text) // 4) for text in inputs)
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
+            headers=reply.headers,
+        )
