@@ -231,11 +231,14 @@ def run_eval(
     limit: int | None = None,
     console: Console | None = None,
     ingest_timeout_s: float = 3600.0,
+    work_dir: Path | None = None,
 ) -> EvalResult:
     """Ingest the corpus through a real worker into a fresh collection, then score every mode.
 
     Without ``bootstrap`` a private Kafka broker is started (and stopped) in a temporary folder,
-    so nothing else on the topics mixes into the collection.
+    so nothing else on the topics mixes into the collection. The collection lives in a temporary
+    folder that is removed afterwards, unless ``work_dir`` names a folder to keep it in
+    (``<work_dir>/data``, collection name in ``eval.json`` under ``_run``).
     """
     from tickerwire.adapters.kafka_admin import ensure_topics, load_topic_specs
     from tickerwire.adapters.kafka_broker import LocalBroker
@@ -244,7 +247,9 @@ def run_eval(
     data = load_dataset(dataset_dir, limit=limit)
     docs = corpus_documents(data.corpus, titles=titles)
     output.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="tickerwire-eval-"))
+    keep = work_dir is not None
+    work = work_dir if work_dir is not None else Path(tempfile.mkdtemp(prefix="tickerwire-eval-"))
+    work.mkdir(parents=True, exist_ok=True)
     broker: LocalBroker | None = None
     worker: WorkerProcess | None = None
     info: dict[str, Any] = {
@@ -269,6 +274,7 @@ def run_eval(
             bootstrap = broker.bootstrap
         asyncio.run(ensure_topics(bootstrap, load_topic_specs()))
         collection = f"eval_{uuid.uuid4().hex[:8]}"
+        info["collection"] = collection
         port = _free_port()
         env = {
             **os.environ,
@@ -316,7 +322,10 @@ def run_eval(
             worker.stop()
         if broker is not None:
             broker.down()
-        shutil.rmtree(work, ignore_errors=True)
+        if keep:
+            shutil.rmtree(work / "kafka", ignore_errors=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def _progress(console: Console) -> Progress:

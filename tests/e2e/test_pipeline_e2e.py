@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import subprocess
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -17,9 +19,9 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.e2e.support import Worker, expected_chunk_ids, wait_until
+from tests.e2e.support import TICKERWIRE, Worker, expected_chunk_ids, wait_until
 from tests.kafka_support import free_port, run_async
-from tickerwire.adapters.dlq import DlqFilter, read_dlq, replay
+from tickerwire.adapters.dlq import DlqFilter, read_dlq
 from tickerwire.adapters.embed_factory import open_embedder
 from tickerwire.core.settings import Settings
 from tickerwire.produce.producer import DocumentProducer
@@ -309,6 +311,14 @@ def test_bad_records_go_to_the_dlq_and_replay_after_a_fix(
     assert worker.stop() == 0
     worker.env["TICKERWIRE_MAX_BODY_BYTES"] = "1000000"
     worker.start()
-    too_large = [e for e in entries if e.record.error_class == "TooLargeError"]
-    assert asyncio.run(replay(kafka_bootstrap, too_large)) == 5
+    cli = subprocess.run(
+        [TICKERWIRE, "dlq", "replay", "--filter", "error_class=TooLargeError"],
+        env={**os.environ, "TICKERWIRE_KAFKA_BOOTSTRAP": kafka_bootstrap},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert "replayed 5 record(s)" in cli.stdout
     wait_indexed(worker, expected_chunk_ids(big, settings), timeout=120)

@@ -22,6 +22,40 @@ StageOpt = Annotated[str | None, typer.Option("--stage", help="preprocess, embed
 ClassOpt = Annotated[str | None, typer.Option("--error-class", help="e.g. ValidationError.")]
 DocOpt = Annotated[str | None, typer.Option("--doc-id", help="Only this document.")]
 TopicOpt = Annotated[str | None, typer.Option("--topic", help="Only records from this topic.")]
+FilterOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--filter",
+        help="KEY=VALUE with KEY one of stage, error_class, doc_id, topic (repeatable).",
+    ),
+]
+_FILTER_KEYS = ("stage", "error_class", "doc_id", "topic")
+
+
+def _filter(
+    stage: str | None,
+    error_class: str | None,
+    doc_id: str | None,
+    topic: str | None,
+    extra: list[str] | None,
+) -> DlqFilter:
+    """One DlqFilter from the named options and any ``--filter KEY=VALUE``."""
+    values: dict[str, str | None] = {
+        "stage": stage,
+        "error_class": error_class,
+        "doc_id": doc_id,
+        "topic": topic,
+    }
+    for item in extra or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in _FILTER_KEYS:
+            raise typer.BadParameter(
+                f"{item!r}: expected KEY=VALUE with KEY one of {', '.join(_FILTER_KEYS)}",
+                param_hint="--filter",
+            )
+        values[key] = value
+    return DlqFilter(**values)
 
 
 def _load(flt: DlqFilter) -> list:  # type: ignore[type-arg]
@@ -42,10 +76,11 @@ def list_(
     error_class: ClassOpt = None,
     doc_id: DocOpt = None,
     topic: TopicOpt = None,
+    filters: FilterOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON record per line.")] = False,
 ) -> None:
     """Show dead-lettered records with their stage, error class and reason."""
-    entries = _load(DlqFilter(stage, error_class, doc_id, topic))
+    entries = _load(_filter(stage, error_class, doc_id, topic, filters))
     if as_json:
         for e in entries:
             typer.echo(
@@ -72,13 +107,14 @@ def replay_(
     error_class: ClassOpt = None,
     doc_id: DocOpt = None,
     topic: TopicOpt = None,
+    filters: FilterOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only say what would be sent.")
     ] = False,
 ) -> None:
     """Re-produce matching dead letters to their original topic (once the cause is fixed)."""
     settings = load_settings()
-    entries = _load(DlqFilter(stage, error_class, doc_id, topic))
+    entries = _load(_filter(stage, error_class, doc_id, topic, filters))
     if dry_run:
         console.print(f"would replay {len(entries)} record(s)")
         return

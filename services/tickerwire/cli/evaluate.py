@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,10 @@ from rich.console import Console
 from tickerwire.core.errors import TickerwireError
 from tickerwire.core.logging import configure_logging
 from tickerwire.core.settings import load_settings
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def register(app: typer.Typer) -> None:
@@ -37,6 +42,9 @@ def eval_command(
         ),
     ] = False,
     limit: Annotated[int | None, typer.Option(help="Ask only the first N questions.")] = None,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Keep the evaluation index in this folder.")
+    ] = None,
 ) -> None:
     """Stream a QA corpus through the real pipeline into a fresh collection and score retrieval."""
     from tickerwire.evaluation import run_eval
@@ -44,6 +52,8 @@ def eval_command(
     settings = load_settings()
     configure_logging(fmt=settings.log_format, level="warning", service=False)
     console = Console(stderr=True)
+    # SIGTERM takes the same path as Ctrl-C, so the private broker and worker are stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         run_eval(
             settings,
