@@ -233,11 +233,15 @@ class TimedIndex:
         self.upserted += len(points)
 
     async def delete_document_except(self, doc_id: str, keep: Sequence[str]) -> int:
+        return await self.apply_commits([(doc_id, keep)])
+
+    async def apply_commits(self, commits: Sequence[tuple[str, Sequence[str]]]) -> int:
         started = time.perf_counter()
-        removed = await self.inner.delete_document_except(doc_id, keep)
+        removed = await self.inner.apply_commits(commits)
         self.delete_seconds += time.perf_counter() - started
         self.delete_calls += 1
-        self._applied(doc_id)
+        for doc_id, _ in commits:
+            self._applied(doc_id)
         return removed
 
     async def document_point_ids(self, doc_id: str) -> set[str]:

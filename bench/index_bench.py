@@ -1,12 +1,20 @@
 """Vector index benchmark: upserts/s, query p50/p99 before and after optimize, event-loop stalls.
 
 Run: ``.venv/bin/python bench/index_bench.py --points 50000``. Prints a table and writes JSON to
-``bench/results/index.json``. The data are random-ish: 384-d unit vectors drawn around 64
-cluster centres, and ~30-term sparse vectors drawn Zipf-like from a 30k vocabulary.
+``bench/results/index.json``; ``--section commits`` runs only the commit benchmark. The data
+are random-ish: 384-d unit vectors drawn around 64 cluster centres, and ~30-term sparse vectors
+drawn Zipf-like from a 30k vocabulary.
 
 Besides latency it measures what the maintenance design is about (docs/index-maintenance.md):
 the event loop's worst lag while ``EdgeIndex.optimize()`` runs (child process), and, for
 comparison, while ``EdgeShard.optimize()`` runs in a thread of this process (``--gil-probe``).
+
+The ``commits`` section measures how fast commit records are applied, as the index stage does:
+``--commit-docs`` single-chunk documents are upserted, then one commit per document is applied
+in batches of ``--commit-batch``, once per document (``delete_document_except``, the old path)
+and once per batch (``apply_commits``), each on a fresh index. Two cases: ``keep`` (the commit
+keeps the document's chunk, the common case of a new document: nothing is deleted) and ``drop``
+(the commit keeps nothing: every document is deleted).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -187,18 +195,109 @@ async def gil_probe(shard_dir: Path, work_dir: Path) -> dict[str, Any]:
     return result
 
 
-async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    corpus = Corpus(args.dim)
-    work = Path(tempfile.mkdtemp(prefix="index-bench-", dir=args.tmp))
-    index: VectorIndex
+def single_chunk_docs(corpus: Corpus, n: int) -> list[Point]:
+    """``n`` one-chunk documents ``cdoc-0`` .. ``cdoc-{n-1}`` (chunk 0 of each)."""
+    points = corpus.points(0, n)
+    return [
+        Point(
+            id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"cdoc-{i}#0")),
+            dense=p.dense,
+            sparse=p.sparse,
+            payload={**p.payload, "doc_id": f"cdoc-{i}", "chunk_index": 0},
+        )
+        for i, p in enumerate(points)
+    ]
+
+
+async def per_doc(index: VectorIndex, commits: Sequence[tuple[str, Sequence[str]]]) -> int:
+    """The old path: one ``delete_document_except`` per commit."""
+    deleted = 0
+    for doc_id, keep in commits:
+        deleted += await index.delete_document_except(doc_id, keep)
+    return deleted
+
+
+async def batched(index: VectorIndex, commits: Sequence[tuple[str, Sequence[str]]]) -> int:
+    """The new path: one ``apply_commits`` per batch."""
+    return await index.apply_commits(commits)
+
+
+async def commit_bench(
+    args: argparse.Namespace,
+    work: Path,
+    apply: Callable[[VectorIndex, Sequence[tuple[str, Sequence[str]]]], Awaitable[int]],
+    case: str,
+) -> dict[str, Any]:
+    """Upsert the one-chunk documents into a fresh index, then apply one commit per document."""
+    docs = single_chunk_docs(Corpus(args.dim), args.commit_docs)
+    index = open_bench_index(args, work / f"commits-{apply.__name__}-{case}", args.commit_docs)
+    try:
+        await index.ensure_collection(args.dim)
+        started = time.perf_counter()
+        for start in range(0, len(docs), args.batch):
+            await index.upsert(docs[start : start + args.batch])
+        upsert_s = time.perf_counter() - started
+        commits = [(str(p.payload["doc_id"]), [p.id] if case == "keep" else []) for p in docs]
+        deleted = 0
+        started = time.perf_counter()
+        for start in range(0, len(commits), args.commit_batch):
+            deleted += await apply(index, commits[start : start + args.commit_batch])
+        apply_s = time.perf_counter() - started
+        left = await index.count()
+    finally:
+        await index.aclose()
+    expected = 0 if case == "keep" else len(docs)
+    if deleted != expected or left != len(docs) - expected:
+        raise AssertionError(f"{apply.__name__}/{case}: deleted {deleted}, {left} points left")
+    return {
+        "commits_per_s": round(len(commits) / apply_s),
+        "us_per_commit": round(apply_s / len(commits) * 1e6, 1),
+        "apply_seconds": round(apply_s, 3),
+        "deleted": deleted,
+        "upsert_per_s": round(len(docs) / upsert_s),
+    }
+
+
+async def commits_section(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Commits/s applied per document and per batch, for the ``keep`` and ``drop`` cases."""
+    out: dict[str, Any] = {"docs": args.commit_docs, "batch": args.commit_batch}
+    for case in ("keep", "drop"):
+        before = await commit_bench(args, work, per_doc, case)
+        after = await commit_bench(args, work, batched, case)
+        out[case] = {
+            "per_doc": before,
+            "batched": after,
+            "speedup": round(after["commits_per_s"] / before["commits_per_s"], 1),
+        }
+    return out
+
+
+def open_bench_index(args: argparse.Namespace, path: Path, points: int) -> VectorIndex:
+    """An unopened index of ``args.backend`` (Edge at ``path``, else qdrant-client local mode)."""
     if args.backend == "edge":
-        index = EdgeIndex(work / "edge", optimize_min_unindexed=args.points // 4)
-    else:
-        index = ServerIndex("bench", location=":memory:")
+        return EdgeIndex(path, optimize_min_unindexed=max(1, points // 4))
+    return ServerIndex("bench", location=":memory:")
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="index-bench-", dir=args.tmp))
+    results: dict[str, Any] = {"backend": args.backend, "dim": args.dim}
+    try:
+        if args.section in ("all", "commits"):
+            results["commits"] = await commits_section(args, work)
+        if args.section in ("all", "main"):
+            results.update(await main_section(args, work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+async def main_section(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Upserts/s, query latencies before and after optimize, optimize's event-loop lag."""
+    corpus = Corpus(args.dim)
+    index = open_bench_index(args, work / "edge", args.points)
     results: dict[str, Any] = {
-        "backend": args.backend,
         "points": args.points,
-        "dim": args.dim,
         "batch": args.batch,
         "queries": args.queries,
     }
@@ -247,7 +346,6 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             results["after_optimize"] = await query_latencies(index, corpus, args.queries)
     finally:
         await index.aclose()
-        shutil.rmtree(work, ignore_errors=True)
     return results
 
 
@@ -258,6 +356,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--backend", choices=("edge", "server"), default="edge")
+    parser.add_argument("--section", choices=("all", "main", "commits"), default="all")
+    parser.add_argument("--commit-docs", type=int, default=5000)
+    parser.add_argument("--commit-batch", type=int, default=512)
     parser.add_argument(
         "--gil-probe",
         action=argparse.BooleanOptionalAction,

@@ -217,6 +217,7 @@ class TickerwireWorker(faust.Worker):
     def __init__(self, *args: Any, settings: Settings, **kwargs: Any) -> None:
         self._tw_settings = settings
         super().__init__(*args, **kwargs)
+        self.spinner = None  # faust's terminal spinner writes escape codes into JSON logs
 
     def _setup_logging(self) -> None:
         configure_logging(

@@ -6,14 +6,16 @@ import asyncio
 import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tickerwire.adapters import index_factory
 from tickerwire.adapters.index_edge import EdgeIndex
 from tickerwire.adapters.index_factory import open_index
 from tickerwire.adapters.index_server import ServerIndex
-from tickerwire.core.errors import ConfigError, ValidationError
+from tickerwire.core.errors import ConfigError, ValidationError, VectorIndexError
 from tickerwire.core.ports import (
     HybridParams,
     Point,
@@ -29,6 +31,7 @@ from ._corpus import BY_INDEX, CORPUS, DIM, SHARED_TERM, basis, open_backend, po
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
+AnyIndex = TypeVar("AnyIndex", EdgeIndex, ServerIndex)
 NO_FILTER = SearchFilters()
 EQUAL = HybridParams()
 
@@ -170,10 +173,160 @@ async def test_delete_except_ignores_kept_ids_of_other_documents(loaded: VectorI
     assert await loaded.document_point_ids("d1") == {p.id for p in doc_points("d1")}
 
 
+def ids_except(*gone: str) -> set[str]:
+    return {p.id for p in CORPUS} - set(gone)
+
+
+async def test_apply_commits_applies_several_documents_in_one_call(loaded: VectorIndex) -> None:
+    commits = [
+        ("d1", [point_id("d1", 0), point_id("d1", 2)]),  # drops d1#1
+        ("d2", []),  # empty keep: the whole document goes
+        ("nope", []),  # a document without points: nothing happens
+        ("d4", [point_id("d4", 1), point_id("d1", 1)]),  # drops d4#0; d1#1 is not d4's
+        ("d3", [point_id("d3", 0)]),  # keeps everything
+    ]
+    assert await loaded.apply_commits(commits) == 4
+    assert await loaded.all_point_ids() == ids_except(
+        point_id("d1", 1), point_id("d2", 0), point_id("d2", 1), point_id("d4", 0)
+    )
+    assert await loaded.apply_commits(commits) == 0  # replay changes nothing
+    assert await loaded.count() == len(CORPUS) - 4
+
+
+async def test_apply_commits_applies_the_same_document_twice_in_order(
+    loaded: VectorIndex,
+) -> None:
+    commits = [
+        ("d1", [point_id("d1", 0), point_id("d1", 1)]),  # drops d1#2
+        ("d4", []),
+        ("d1", [point_id("d1", 1), point_id("d1", 2)]),  # then drops d1#0; d1#2 is gone
+        ("d3", [point_id("d3", 0)]),
+        ("d3", []),  # a later empty keep deletes what an earlier commit kept
+    ]
+    assert await loaded.apply_commits(commits) == 2 + 2 + 1
+    assert await loaded.document_point_ids("d1") == {point_id("d1", 1)}
+    assert await loaded.all_point_ids() == ids_except(
+        point_id("d1", 0),
+        point_id("d1", 2),
+        point_id("d3", 0),
+        point_id("d4", 0),
+        point_id("d4", 1),
+    )
+
+
+async def test_apply_commits_with_nothing_to_delete(loaded: VectorIndex) -> None:
+    assert await loaded.apply_commits([]) == 0
+    assert await loaded.apply_commits([("nope", []), ("d2", [p.id for p in doc_points("d2")])]) == 0
+    assert await loaded.all_point_ids() == ids_except()
+    assert await loaded.count() == len(CORPUS)
+
+
+async def test_apply_commits_on_an_empty_index_deletes_nothing(index: VectorIndex) -> None:
+    assert await index.apply_commits([("d1", []), ("d1", [point_id("d1", 0)])]) == 0
+    assert await index.count() == 0
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_apply_commits_counts_one_write_and_every_deleted_point(
+    loaded: VectorIndex,
+) -> None:
+    backend = loaded.backend
+    writes = sample("tickerwire_index_writes_total", backend=backend, op="delete")
+    timed = sample("tickerwire_index_write_seconds_count", backend=backend, op="delete")
+    deleted = sample("tickerwire_index_points_deleted_total", backend=backend)
+    commits = [("d1", []), ("d2", [point_id("d2", 0)]), ("nope", []), ("d1", [])]
+    assert await loaded.apply_commits(commits) == 4
+    assert sample("tickerwire_index_writes_total", backend=backend, op="delete") == writes + 1
+    assert sample("tickerwire_index_write_seconds_count", backend=backend, op="delete") == (
+        timed + 1
+    )
+    assert sample("tickerwire_index_points_deleted_total", backend=backend) == deleted + 4
+    if isinstance(loaded, EdgeIndex):  # the server's gauge is set by count() only
+        assert sample("tickerwire_index_points", backend=backend) == len(CORPUS) - 4
+
+
+async def open_loaded(index: AnyIndex) -> AnyIndex:
+    await index.ensure_collection(DIM)
+    await index.upsert(CORPUS)
+    return index
+
+
+async def test_edge_apply_commits_is_one_executor_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with await open_loaded(EdgeIndex(tmp_path / "edge")) as index:
+        jobs: list[str] = []
+        run = index._run
+
+        async def spy(fn: Any, *args: Any) -> Any:
+            jobs.append(getattr(fn, "__name__", repr(fn)))
+            return await run(fn, *args)
+
+        monkeypatch.setattr(index, "_run", spy)
+        commits = [(f"doc-{n}", [point_id(f"doc-{n}", 0)]) for n in range(200)] + [("d1", [])]
+        assert await index.apply_commits(commits) == 3
+        assert jobs == ["_commits_sync"]
+
+
+async def test_server_apply_commits_is_one_count_and_one_batch_update(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with await open_loaded(ServerIndex("contract", location=":memory:")) as index:
+        client = index._client
+        calls: list[str] = []
+        for name in ("count", "delete", "batch_update_points", "scroll"):
+            original = getattr(client, name)
+
+            def spy(*args: Any, _name: str = name, _original: Any = original, **kw: Any) -> Any:
+                calls.append(_name)
+                return _original(*args, **kw)
+
+            monkeypatch.setattr(client, name, spy)
+        keep_all = [(f"doc-{n}", [point_id(f"doc-{n}", 0)]) for n in range(200)]
+        assert await index.apply_commits(keep_all) == 0
+        assert calls == ["count"]  # nothing to delete: no write request at all
+        calls.clear()
+        assert await index.apply_commits([*keep_all, ("d1", []), ("d2", [])]) == 5
+        assert calls == ["count", "batch_update_points"]
+
+
+async def test_edge_apply_commits_with_a_bad_kept_id_applies_nothing(tmp_path: Path) -> None:
+    # Edge checks every id before it applies anything; qdrant-client's local mode takes any id.
+    async with await open_loaded(EdgeIndex(tmp_path / "edge")) as index:
+        with pytest.raises(VectorIndexError, match="not a UUID"):
+            await index.apply_commits([("d1", []), ("d2", ["not-a-uuid"])])
+        assert await index.count() == len(CORPUS)
+
+
 async def test_upsert_without_doc_id_is_rejected(index: VectorIndex) -> None:
     bad = dataclasses.replace(CORPUS[0], payload={"text": "no doc"})
     with pytest.raises(ValidationError):
         await index.upsert([bad])
+
+
+async def test_edge_upsert_with_a_bad_id_writes_nothing(tmp_path: Path) -> None:
+    async with await open_loaded(EdgeIndex(tmp_path / "edge")) as index:
+        bad = dataclasses.replace(CORPUS[0], id="not-a-uuid")
+        fresh = dataclasses.replace(CORPUS[0], id=point_id("d9", 0))
+        with pytest.raises(VectorIndexError, match="not-a-uuid"):
+            await index.upsert([fresh, bad])
+        assert await index.count() == len(CORPUS)
+
+
+async def test_edge_upsert_takes_tuple_and_int_dense_vectors(tmp_path: Path) -> None:
+    async with EdgeIndex(tmp_path / "edge") as index:
+        await index.ensure_collection(DIM)
+        as_tuple = dataclasses.replace(CORPUS[0], dense=tuple(CORPUS[0].dense))
+        as_ints = dataclasses.replace(CORPUS[1], dense=[1] + [0] * (DIM - 1))
+        await index.upsert([as_tuple, as_ints])
+        hits = await index.search(
+            dense=basis(0), sparse=None, mode="dense", filters=NO_FILTER, limit=2, hybrid=EQUAL
+        )
+        assert [h.id for h in hits] == [as_tuple.id, as_ints.id]
+        assert hits[0].score == pytest.approx(1.0)
 
 
 # --- reads ------------------------------------------------------------------------------------
@@ -344,9 +497,12 @@ async def test_optimize_keeps_every_write_made_while_it_runs(loaded: VectorIndex
             await loaded.upsert([point])
             await asyncio.sleep(0.02)
         await loaded.delete_document_except("d2", [point_id("d2", 0)])
+        kept = [point_id("d9", 1)]
+        await loaded.apply_commits([("d3", []), ("d9", [point_id("d9", 0), *kept]), ("d9", kept)])
 
     await asyncio.gather(loaded.optimize(), writer())
-    expected = ({p.id for p in CORPUS} | {p.id for p in extra}) - {point_id("d2", 1)}
+    gone = {point_id("d2", 1), point_id("d3", 0), *(p.id for p in extra)} - {point_id("d9", 1)}
+    expected = ({p.id for p in CORPUS} | {p.id for p in extra}) - gone
     assert await loaded.all_point_ids() == expected
     assert (await search(loaded, "dense", dense=3, filters=SearchFilters(doc_ids=("d2",))))[
         0

@@ -47,8 +47,10 @@ def fake_vector(text: str, dims: int) -> list[float]:
 class FakeOpenAI:
     """``async with FakeOpenAI() as server:`` serves ``server.base_url`` until the block ends."""
 
-    def __init__(self, default_dims: int = 1536) -> None:
+    def __init__(self, default_dims: int = 1536, reject_containing: str | None = None) -> None:
         self.default_dims = default_dims
+        #: Answer 400 to any request with an input containing this text (after the script).
+        self.reject_containing = reject_containing
         self.requests: list[Recorded] = []
         self.script: deque[Reply] = deque()
         self.in_flight = 0
@@ -98,6 +100,11 @@ class FakeOpenAI:
             return web.json_response(payload, status=reply.status, headers=reply.headers)
         inputs = body["input"]
         inputs = [inputs] if isinstance(inputs, str) else inputs
+        if self.reject_containing and any(self.reject_containing in t for t in inputs):
+            message = f"input contains {self.reject_containing!r}, which this server rejects"
+            return web.json_response(
+                {"error": {"message": message, "type": "invalid_request_error"}}, status=400
+            )
         dims = reply.dims or body.get("dimensions") or self.default_dims
         data = [
             {"object": "embedding", "index": i, "embedding": fake_vector(text, dims)}

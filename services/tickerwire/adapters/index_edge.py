@@ -118,9 +118,17 @@ def _edge_sparse(vector: SparseVector) -> qe.SparseVector:
 
 
 def _edge_point(point: Point) -> qe.Point:
+    # Per point this is on the hot path (measured, 384-d, a 15-key payload: ~45 us, nearly all
+    # of it the binding converting the payload). The binding parses the id string itself (a bad
+    # one fails the batch as VectorIndexError) and converts each dense element to f32 (ints and
+    # numpy scalars too), so neither a UUID() nor a per-element float() (~6 us) is done here.
+    dense = point.dense
     return qe.Point(
-        _edge_id(point.id),
-        {DENSE: [float(x) for x in point.dense], SPARSE: _edge_sparse(point.sparse)},
+        point.id,
+        {
+            DENSE: dense if isinstance(dense, list) else list(dense),
+            SPARSE: _edge_sparse(point.sparse),
+        },
         stored_payload(point),
     )
 
@@ -367,19 +375,21 @@ class EdgeIndex:
 
     # --- writes ---------------------------------------------------------------------------------
 
-    def _apply_sync(self, op: qe.UpdateOperation, points: int) -> None:
-        """Apply ``op`` to the live shard; record it when an optimization is in flight."""
-        self._live().update(op)
+    def _journal_op(self, op: qe.UpdateOperation, points: int) -> None:
+        """Record an applied ``op`` when an optimization is in flight (it is replayed later)."""
         if self._journal is not None:
             self._journal.append(op)
             self._journal_points += points
             if self._journal_points > self._max_journal_points:
                 self._journal, self._journal_overflow = None, True
-        INDEX_POINTS.labels(BACKEND).set(self._live().info().points_count)
 
     def _upsert_sync(self, points: Sequence[Point]) -> None:
         op = qe.UpdateOperation.upsert_points([_edge_point(p) for p in points])
-        self._apply_sync(op, len(points))
+        shard = self._live()
+        shard.update(op)
+        self._journal_op(op, len(points))
+        # info() reads counters only (~3 us at 50k points), so the gauge is exact per write.
+        INDEX_POINTS.labels(BACKEND).set(shard.info().points_count)
 
     async def upsert(self, points: Sequence[Point]) -> None:
         """Write points (idempotent per id); returns once Edge applied them and logged the WAL."""
@@ -392,22 +402,51 @@ class EdgeIndex:
         INDEX_WRITES.labels(BACKEND, "upsert").inc()
         INDEX_UPSERTS.labels(BACKEND).inc(len(points))
 
-    def _delete_sync(self, doc_id: str, keep: Sequence[str]) -> int:
-        flt = _doc_filter(doc_id, keep)
-        doomed = self._live().count(qe.CountRequest(exact=True, filter=flt))
-        if doomed:
-            self._apply_sync(qe.UpdateOperation.delete_points_by_filter(flt), 0)
-        return doomed
+    def _commits_sync(self, commits: Sequence[tuple[str, Sequence[str]]]) -> int:
+        """One filtered delete per commit, in order; the deleted count is the drop in points.
+
+        Every filter is built (and every kept id checked) before anything is applied. The shard
+        is owned by this process and this executor runs one job at a time, so the drop in
+        ``points_count`` across the job is exactly what the deletes removed; INDEX_DELETES and
+        INDEX_POINTS are updated from it even when an update fails part way.
+        """
+        ops = [
+            qe.UpdateOperation.delete_points_by_filter(_doc_filter(doc_id, keep))
+            for doc_id, keep in commits
+        ]
+        shard = self._live()
+        before = shard.info().points_count
+        try:
+            for op in ops:
+                shard.update(op)
+                self._journal_op(op, 0)
+        finally:
+            after = shard.info().points_count
+            deleted = max(0, before - after)
+            INDEX_POINTS.labels(BACKEND).set(after)
+            INDEX_DELETES.labels(BACKEND).inc(deleted)
+        return deleted
+
+    async def apply_commits(self, commits: Sequence[tuple[str, Sequence[str]]]) -> int:
+        """Apply the commits in order as one executor job; return how many points went.
+
+        One ``delete_points_by_filter`` per commit (~15 us each on Edge), no per-document count
+        or info; the total comes from ``points_count`` before and after. An empty call is a
+        no-op that records no write.
+        """
+        batch = [(doc_id, tuple(keep)) for doc_id, keep in commits]
+        if not batch:
+            return 0
+        async with self._write_lock:
+            start = time.perf_counter()
+            deleted = await self._run(self._commits_sync, batch)
+        INDEX_WRITE_SECONDS.labels(BACKEND, "delete").observe(time.perf_counter() - start)
+        INDEX_WRITES.labels(BACKEND, "delete").inc()
+        return deleted
 
     async def delete_document_except(self, doc_id: str, keep: Sequence[str]) -> int:
         """Delete the points of ``doc_id`` not in ``keep`` (all of them when it is empty)."""
-        async with self._write_lock:
-            start = time.perf_counter()
-            deleted = await self._run(self._delete_sync, doc_id, tuple(keep))
-        INDEX_WRITE_SECONDS.labels(BACKEND, "delete").observe(time.perf_counter() - start)
-        INDEX_WRITES.labels(BACKEND, "delete").inc()
-        INDEX_DELETES.labels(BACKEND).inc(deleted)
-        return deleted
+        return await self.apply_commits([(doc_id, keep)])
 
     # --- reads ----------------------------------------------------------------------------------
 

@@ -202,25 +202,49 @@ class ServerIndex:
         INDEX_WRITES.labels(BACKEND, "upsert").inc()
         INDEX_UPSERTS.labels(BACKEND).inc(len(points))
 
-    async def delete_document_except(self, doc_id: str, keep: Sequence[str]) -> int:
-        """Delete the points of ``doc_id`` not in ``keep`` (all of them when it is empty).
+    async def apply_commits(self, commits: Sequence[tuple[str, Sequence[str]]]) -> int:
+        """Apply the commits in order; return how many points went.
 
-        The count is taken just before the filtered delete; a concurrent writer to the same
-        document could make it inexact, which the one-writer-per-partition design rules out.
+        One exact count of the points the whole call will delete (one filter: per document,
+        the points outside the intersection of its keep lists), then, only when that is not
+        zero, one ``batch_update_points`` request with a filtered ``DeleteOperation`` per commit,
+        in order, ``wait=True``. So a call costs one request when it deletes nothing (a new
+        document's commit) and two otherwise, whatever the number of commits. The count is
+        exact unless another writer touches the same documents in between, which the
+        one-writer-per-partition design rules out. An empty call is a no-op.
         """
-        flt = _doc_filter(doc_id, keep)
+        batch = [(doc_id, tuple(keep)) for doc_id, keep in commits]
+        if not batch:
+            return 0
+        survivors: dict[str, set[str]] = {}
+        for doc_id, keep in batch:
+            kept = set(keep)
+            survivors[doc_id] = survivors[doc_id] & kept if doc_id in survivors else kept
+        doomed_filter = models.Filter(
+            should=[_doc_filter(doc_id, sorted(kept)) for doc_id, kept in survivors.items()]
+        )
         start = time.perf_counter()
         doomed = (
-            await self._call(self._client.count(self._collection, count_filter=flt, exact=True))
+            await self._call(
+                self._client.count(self._collection, count_filter=doomed_filter, exact=True)
+            )
         ).count
         if doomed:
+            operations: list[models.UpdateOperation] = [
+                models.DeleteOperation(delete=models.FilterSelector(filter=_doc_filter(d, k)))
+                for d, k in batch
+            ]
             await self._call(
-                self._client.delete(self._collection, models.FilterSelector(filter=flt), wait=True)
+                self._client.batch_update_points(self._collection, operations, wait=True)
             )
         INDEX_WRITE_SECONDS.labels(BACKEND, "delete").observe(time.perf_counter() - start)
         INDEX_WRITES.labels(BACKEND, "delete").inc()
         INDEX_DELETES.labels(BACKEND).inc(doomed)
         return doomed
+
+    async def delete_document_except(self, doc_id: str, keep: Sequence[str]) -> int:
+        """Delete the points of ``doc_id`` not in ``keep`` (all of them when it is empty)."""
+        return await self.apply_commits([(doc_id, keep)])
 
     async def _scroll(self, flt: models.Filter | None, payload: bool) -> list[ScoredHit]:
         hits: list[ScoredHit] = []

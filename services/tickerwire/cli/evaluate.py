@@ -63,6 +63,7 @@ def eval_command(
             titles=titles,
             limit=limit,
             console=console,
+            work_dir=work_dir,
         )
     except TickerwireError as exc:
         console.print(f"[red]eval failed:[/red] {exc}")

@@ -140,8 +140,22 @@ class VectorIndex(Protocol):
         """Write points; idempotent for the same ids. Returns once the write is durable."""
         ...
 
+    async def apply_commits(self, commits: Sequence[tuple[str, Sequence[str]]]) -> int:
+        """Apply commit records as one write: for each ``(doc_id, keep_ids)``, in order, delete
+        every point of ``doc_id`` whose id is not in ``keep_ids`` (all of them when it is empty;
+        nothing for a document without points). A document may appear more than once.
+
+        Returns the total number of points deleted by the whole call (not per document). The
+        call is idempotent: replaying it deletes nothing more. When it raises, any prefix of
+        the commits may have been applied; retrying the same call is safe.
+        """
+        ...
+
     async def delete_document_except(self, doc_id: str, keep: Sequence[str]) -> int:
-        """Delete every point of ``doc_id`` whose id is not in ``keep``; return how many went."""
+        """Delete every point of ``doc_id`` whose id is not in ``keep``; return how many went.
+
+        The same as ``apply_commits([(doc_id, keep)])``.
+        """
         ...
 
     async def document_point_ids(self, doc_id: str) -> set[str]:

@@ -413,12 +413,25 @@ _BY_SCHEMA: Mapping[str, type[AnyRecord]] = {
 }
 
 
+_SCHEMA_PREFIX = b'{"schema":"'
+
+
 def parse_record(data: bytes) -> AnyRecord:
     """Parse any tickerwire record, dispatching on its ``schema`` field.
 
     Raises DecodeError for bytes that are not UTF-8 JSON and ValidationError for a JSON value that
     is not a known, valid record; both carry a readable reason.
     """
+    if data.startswith(_SCHEMA_PREFIX):
+        # Fast path for records as tickerwire writes them (``schema`` first): one parse in Rust,
+        # no Python-level JSON decode. Anything unusual takes the careful path below.
+        end = data.find(b'"', len(_SCHEMA_PREFIX))
+        fast = _BY_SCHEMA.get(data[len(_SCHEMA_PREFIX) : end].decode("ascii", "replace"))
+        if fast is not None:
+            try:
+                return fast.model_validate_json(data, strict=True)
+            except pydantic.ValidationError:
+                pass
     obj = decode_json(data)
     if not isinstance(obj, dict):
         raise ValidationError(f"$: expected a JSON object, got {type(obj).__name__}")

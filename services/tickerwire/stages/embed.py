@@ -7,6 +7,7 @@ dead-lettered.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -82,32 +83,53 @@ class EmbedStage:
                     if isinstance(result, BaseException):
                         out.append(self._dead.message(msg, result))
                     else:
-                        out.append(OutMsg(self._out_topic, msg.key or b"", result.to_bytes()))
+                        out.append(OutMsg(self._out_topic, msg.key or b"", result))
                         STAGE_RECORDS.labels(stage=self.stage, outcome="ok").inc()
             await self._sender.send_all(out)
 
-    async def _embed(self, chunks: list[ChunkRecord]) -> list[VectorRecord | TickerwireError]:
-        """Vectors for every chunk, or the permanent error of each chunk that cannot be embedded."""
+    async def _embed(self, chunks: list[ChunkRecord]) -> list[bytes | TickerwireError]:
+        """Encoded vector records, or the permanent error of each chunk that cannot be embedded.
+
+        The sparse vectors and the records are built on a worker thread while the embedder
+        runs, so the event loop only moves bytes.
+        """
+        sparse = asyncio.create_task(asyncio.to_thread(self._sparse_all, chunks))
+        dense = await self._dense(chunks)
+        return await asyncio.to_thread(self._records, chunks, dense, await sparse)
+
+    def _sparse_all(self, chunks: list[ChunkRecord]) -> list[SparseVector]:
+        return [self._sparse.encode_document(c.embed_text) for c in chunks]
+
+    def _records(
+        self,
+        chunks: list[ChunkRecord],
+        dense: list[list[float] | TickerwireError],
+        sparse: list[SparseVector],
+    ) -> list[bytes | TickerwireError]:
+        model = self._embedder.name
+        out: list[bytes | TickerwireError] = []
+        for chunk, vec, sp in zip(chunks, dense, sparse, strict=True):
+            if isinstance(vec, TickerwireError):
+                out.append(vec)
+                continue
+            record = VectorRecord.from_chunk(
+                chunk,
+                dense=vec,
+                sparse=SparseValues(indices=sp.indices, values=sp.values),
+                model=model,
+            )
+            out.append(record.to_bytes())
+        return out
+
+    async def _dense(self, chunks: list[ChunkRecord]) -> list[list[float] | TickerwireError]:
+        """Dense vectors; a permanent failure is narrowed down to single chunks by bisection."""
         try:
-            dense = await self._call(chunks)
+            return list(await self._call(chunks))
         except PermanentError as exc:
             if len(chunks) == 1:
                 return [exc]
             mid = len(chunks) // 2
-            return await self._embed(chunks[:mid]) + await self._embed(chunks[mid:])
-        model = self._embedder.name
-        out: list[VectorRecord | TickerwireError] = []
-        for chunk, vec in zip(chunks, dense, strict=True):
-            sp = self._sparse.encode_document(chunk.embed_text)
-            out.append(
-                VectorRecord.from_chunk(
-                    chunk,
-                    dense=vec,
-                    sparse=SparseValues(indices=sp.indices, values=sp.values),
-                    model=model,
-                )
-            )
-        return out
+            return await self._dense(chunks[:mid]) + await self._dense(chunks[mid:])
 
     async def _call(self, chunks: list[ChunkRecord]) -> list[list[float]]:
         """One embedding call with retries; the embedder adapters count calls and texts."""

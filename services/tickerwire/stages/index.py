@@ -106,26 +106,19 @@ class IndexStage:
             if points:
                 batch_points = list(points.values())
                 await self._retry.run(self.stage, lambda: self._index.upsert(batch_points))
-            for commit, keep in commits:
-                await self._apply(commit, keep)
+            if commits:
+                await self._apply(commits)
             STAGE_RECORDS.labels(stage=self.stage, outcome="ok").inc(len(records))
             if dead:
                 await self._sender.send_all(dead)
         self.last_activity = time.monotonic()
 
-    async def _apply(self, commit: CommitRecord, keep: set[str]) -> None:
-        keep_ids = sorted(keep)
-        with structlog.contextvars.bound_contextvars(doc_id=commit.doc_id):
-            removed = await self._retry.run(
-                self.stage, lambda: self._index.delete_document_except(commit.doc_id, keep_ids)
-            )
-            INDEX_COMMITS.labels(backend=self._index.backend).inc()
-            lag = datetime.now(UTC).timestamp() - commit.produced_at.timestamp()
-            FRESHNESS_SECONDS.observe(max(lag, 0.0))
-            log.debug(
-                "commit_applied",
-                version=commit.version,
-                op=commit.op,
-                chunks=len(commit.chunk_ids),
-                removed=removed,
-            )
+    async def _apply(self, commits: list[tuple[CommitRecord, set[str]]]) -> None:
+        """Apply the batch's commits in order, in one index call."""
+        ops = [(c.doc_id, sorted(keep)) for c, keep in commits]
+        removed = await self._retry.run(self.stage, lambda: self._index.apply_commits(ops))
+        INDEX_COMMITS.labels(backend=self._index.backend).inc(len(commits))
+        now = datetime.now(UTC).timestamp()
+        for commit, _ in commits:
+            FRESHNESS_SECONDS.observe(max(now - commit.produced_at.timestamp(), 0.0))
+        log.debug("commits_applied", commits=len(commits), removed=removed)
