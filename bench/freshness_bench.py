@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,14 +40,12 @@ from common import (
     load_passages,
     log,
     percentile,
-    private_broker,
     raw_document,
     table,
     write_json,
 )
-from pipeline_bench import bench_settings, embed_alone, open_bench_resources, produce
+from pipeline_bench import bench_session, embed_alone, produce
 from tickerwire.adapters.embed_factory import open_embedder
-from tickerwire.core.logging import configure_logging
 from tickerwire.core.records import RawDocument
 from tickerwire.core.settings import Settings
 from tickerwire.produce.producer import DocumentProducer
@@ -78,22 +75,12 @@ def _delta_quantile(before: dict[str, float], after: dict[str, float], q: float)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="tw-bench-fresh-") as tmp:
-        workdir = Path(tmp)
-        async with private_broker(workdir) as broker:
-            settings = bench_settings(
-                broker.bootstrap, workdir, f"bench-fresh-{os.getpid()}", args.log_level
-            )
-            configure_logging(fmt="json", level=args.log_level, service=True)
-            embedder = TimedEmbedder(open_embedder(settings), cache_splitter=args.cache_splitter)
-            res = await open_bench_resources(settings, embedder)
-            index = res.index
-            assert isinstance(index, TimedIndex)
-            meter = CpuMeter(broker.status().pid)
-            try:
-                return await _run(args, settings, res, embedder, index, meter)
-            finally:
-                await res.aclose()
+    def make(settings: Settings) -> TimedEmbedder:
+        return TimedEmbedder(open_embedder(settings), cache_splitter=args.cache_splitter)
+
+    async with bench_session("fresh", args.log_level, make) as b:
+        meter = CpuMeter(b.broker.status().pid)
+        return await _run(args, b.settings, b.res, b.embedder, b.index, meter)
 
 
 async def _run(

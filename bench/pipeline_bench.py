@@ -34,7 +34,9 @@ import os
 import pstats
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +143,38 @@ async def open_bench_resources(settings: Settings, embedder: Embedder) -> Resour
     return Resources(settings=settings, embedder=embedder, sparse=SparseEncoder(), index=index)
 
 
+@dataclass
+class BenchSession:
+    """What every pipeline bench runs on: a private broker, settings and resources."""
+
+    broker: Any
+    settings: Settings
+    res: Resources
+    embedder: TimedEmbedder
+    index: TimedIndex
+
+
+@asynccontextmanager
+async def bench_session(
+    name: str, log_level: str, make_embedder: Callable[[Settings], TimedEmbedder]
+) -> AsyncIterator[BenchSession]:
+    """A private broker in a temp dir, bench settings and opened resources; all closed after."""
+    with tempfile.TemporaryDirectory(prefix=f"tw-bench-{name}-") as tmp:
+        workdir = Path(tmp)
+        async with private_broker(workdir) as broker:
+            settings = bench_settings(
+                broker.bootstrap, workdir, f"bench-{name}-{os.getpid()}", log_level
+            )
+            configure_logging(fmt="json", level=log_level, service=True)
+            embedder = make_embedder(settings)
+            res = await open_bench_resources(settings, embedder)
+            assert isinstance(res.index, TimedIndex)
+            try:
+                yield BenchSession(broker, settings, res, embedder, res.index)
+            finally:
+                await res.aclose()
+
+
 def embed_texts_of(
     docs: Sequence[dict[str, Any]], settings: Settings, emb: Embedder
 ) -> tuple[list[str], list[int]]:
@@ -188,22 +222,13 @@ async def produce(bootstrap: str, docs: Sequence[dict[str, Any]], slice_size: in
 
 async def efficiency(args: argparse.Namespace) -> dict[str, Any]:
     passages = load_passages(args.corpus, args.docs + args.warmup, target_words=args.words)
-    with tempfile.TemporaryDirectory(prefix="tw-bench-eff-") as tmp:
-        workdir = Path(tmp)
-        async with private_broker(workdir) as broker:
-            settings = bench_settings(
-                broker.bootstrap, workdir, f"bench-eff-{os.getpid()}", args.log_level
-            )
-            configure_logging(fmt="json", level=args.log_level, service=True)
-            embedder = TimedEmbedder(open_embedder(settings), cache_splitter=args.cache_splitter)
-            res = await open_bench_resources(settings, embedder)
-            index = res.index
-            assert isinstance(index, TimedIndex)
-            meter = CpuMeter(broker.status().pid)
-            try:
-                return await _efficiency_run(args, settings, res, embedder, index, passages, meter)
-            finally:
-                await res.aclose()
+
+    def make(settings: Settings) -> TimedEmbedder:
+        return TimedEmbedder(open_embedder(settings), cache_splitter=args.cache_splitter)
+
+    async with bench_session("eff", args.log_level, make) as b:
+        meter = CpuMeter(b.broker.status().pid)
+        return await _efficiency_run(args, b.settings, b.res, b.embedder, b.index, passages, meter)
 
 
 async def _efficiency_run(
@@ -477,21 +502,12 @@ def print_efficiency(r: dict[str, Any]) -> None:
 
 async def ceiling(args: argparse.Namespace) -> dict[str, Any]:
     passages = load_passages(args.corpus, args.docs, target_words=0)
-    with tempfile.TemporaryDirectory(prefix="tw-bench-ceil-") as tmp:
-        workdir = Path(tmp)
-        async with private_broker(workdir) as broker:
-            settings = bench_settings(
-                broker.bootstrap, workdir, f"bench-ceil-{os.getpid()}", args.log_level
-            )
-            configure_logging(fmt="json", level=args.log_level, service=True)
-            embedder = TimedEmbedder(ZeroEmbedder(), cache_splitter=args.cache_splitter)
-            res = await open_bench_resources(settings, embedder)
-            index = res.index
-            assert isinstance(index, TimedIndex)
-            try:
-                return await _ceiling_run(args, settings, res, embedder, index, passages)
-            finally:
-                await res.aclose()
+
+    def make(settings: Settings) -> TimedEmbedder:
+        return TimedEmbedder(ZeroEmbedder(), cache_splitter=args.cache_splitter)
+
+    async with bench_session("ceil", args.log_level, make) as b:
+        return await _ceiling_run(args, b.settings, b.res, b.embedder, b.index, passages)
 
 
 async def _ceiling_run(

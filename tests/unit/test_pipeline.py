@@ -20,7 +20,10 @@ def make_splitter(capacity: int, overlap: int) -> TextSplitter:
 
 
 def test_normalize_applies_nfkc_and_drops_controls_and_boilerplate() -> None:
-    raw = "Revenue\u00a0rose  to \uff135 billion\x07.\r\n\r\n\r\n\r\nClick here to subscribe\nAll rights reserved."
+    raw = (
+        "Revenue\u00a0rose  to \uff135 billion\x07.\r\n\r\n\r\n\r\n"
+        "Click here to subscribe\nAll rights reserved."
+    )
     assert normalize_text(raw) == "Revenue rose to 35 billion."
 
 
@@ -63,8 +66,15 @@ def test_redact_leaves_financial_figures_alone() -> None:
 
 def test_chunk_ids_are_content_addressed_and_title_prefixed() -> None:
     text = "\n\n".join(f"Paragraph {i} " + "word " * 30 for i in range(6))
-    kwargs = dict(doc_id="d1", title="ACME 10-K", text=text, max_tokens=50, overlap=0,
-                  make_splitter=make_splitter, count_tokens=words)
+    kwargs = dict(
+        doc_id="d1",
+        title="ACME 10-K",
+        text=text,
+        max_tokens=50,
+        overlap=0,
+        make_splitter=make_splitter,
+        count_tokens=words,
+    )
     a = chunk_document(**kwargs)  # type: ignore[arg-type]
     b = chunk_document(**kwargs)  # type: ignore[arg-type]
     assert [c.chunk_id for c in a] == [c.chunk_id for c in b]
@@ -78,14 +88,28 @@ def test_chunk_ids_are_content_addressed_and_title_prefixed() -> None:
 def test_a_table_that_fits_stays_in_one_chunk() -> None:
     table = "\n".join(f"Row {i} | {i}.0 | {i * 2}.5" for i in range(5))
     text = "Intro " + "word " * 20 + "\n\n" + table + "\n\nOutro " + "word " * 20
-    chunks = chunk_document(doc_id="d", title="", text=text, max_tokens=40, overlap=0,
-                            make_splitter=make_splitter, count_tokens=words)
+    chunks = chunk_document(
+        doc_id="d",
+        title="",
+        text=text,
+        max_tokens=40,
+        overlap=0,
+        make_splitter=make_splitter,
+        count_tokens=words,
+    )
     assert any(table in c.text for c in chunks)
 
 
 def _chunks(doc_id: str, paragraphs: list[str]):  # type: ignore[no-untyped-def]
-    return chunk_document(doc_id=doc_id, title="T", text="\n\n".join(paragraphs), max_tokens=12,
-                          overlap=0, make_splitter=make_splitter, count_tokens=words)
+    return chunk_document(
+        doc_id=doc_id,
+        title="T",
+        text="\n\n".join(paragraphs),
+        max_tokens=12,
+        overlap=0,
+        make_splitter=make_splitter,
+        count_tokens=words,
+    )
 
 
 def test_plan_emits_only_changed_chunks_and_commits_all_ids() -> None:
@@ -103,8 +127,9 @@ def test_plan_emits_only_changed_chunks_and_commits_all_ids() -> None:
 
 def test_plan_same_content_is_unchanged_and_older_version_is_stale() -> None:
     v1 = _chunks("d", ["alpha " * 8])
-    state = DocState(version=5, content_hash="h", chunk_ids=tuple(c.chunk_id for c in v1),
-                     meta_hash="m")
+    state = DocState(
+        version=5, content_hash="h", chunk_ids=tuple(c.chunk_id for c in v1), meta_hash="m"
+    )
     assert plan_upsert(state, version=5, content_hash="h", meta_hash="m", chunks=v1).outcome is (
         Outcome.UNCHANGED
     )
@@ -116,8 +141,9 @@ def test_plan_same_content_is_unchanged_and_older_version_is_stale() -> None:
 
 def test_metadata_change_resends_every_chunk() -> None:
     v1 = _chunks("d", ["alpha " * 8, "beta " * 8])
-    state = DocState(version=1, content_hash="h", chunk_ids=tuple(c.chunk_id for c in v1),
-                     meta_hash="m1")
+    state = DocState(
+        version=1, content_hash="h", chunk_ids=tuple(c.chunk_id for c in v1), meta_hash="m1"
+    )
     plan = plan_upsert(state, version=2, content_hash="h2", meta_hash="m2", chunks=v1)
     assert len(plan.emit) == 2
 
@@ -127,4 +153,6 @@ def test_delete_is_an_empty_commit_that_drops_state() -> None:
     assert plan.outcome is Outcome.DELETED
     assert plan.commit_ids == ()
     assert plan.drop_state
-    assert DocState.from_json(DocState(1, "h", ("a",), "m").to_json()) == DocState(1, "h", ("a",), "m")
+    assert DocState.from_json(DocState(1, "h", ("a",), "m").to_json()) == DocState(
+        1, "h", ("a",), "m"
+    )

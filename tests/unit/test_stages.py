@@ -87,7 +87,9 @@ class DictIndex:
             self.points[p.id] = p
 
     async def delete_document_except(self, doc_id: str, keep: Sequence[str]) -> int:
-        gone = [k for k, p in self.points.items() if p.payload["doc_id"] == doc_id and k not in keep]
+        gone = [
+            k for k, p in self.points.items() if p.payload["doc_id"] == doc_id and k not in keep
+        ]
         for k in gone:
             del self.points[k]
         return len(gone)
@@ -107,10 +109,12 @@ class Pipeline:
         self.state: dict[bytes, Any] = {}
         self.embedder = embedder or HashEmbedder()
         self.index = DictIndex()
-        chunker = ChunkerConfig(make_splitter=self.embedder.splitter, count_tokens=words,
-                                max_tokens=30, overlap=0)
-        self.pre = PreprocessStage(sender=self.sender, state=self.state, chunker=chunker,
-                                   max_body_bytes=10_000)
+        chunker = ChunkerConfig(
+            make_splitter=self.embedder.splitter, count_tokens=words, max_tokens=30, overlap=0
+        )
+        self.pre = PreprocessStage(
+            sender=self.sender, state=self.state, chunker=chunker, max_body_bytes=10_000
+        )
         self.emb = EmbedStage(sender=self.sender, embedder=self.embedder, sparse=OneHotSparse())
         self.idx = IndexStage(index=self.index, sender=self.sender)  # type: ignore[arg-type]
         self.offset = 0
@@ -129,19 +133,30 @@ class Pipeline:
         await self.pre.handle(msgs)
         chunks = self.sender.take("tickerwire.docs.chunks")
         if chunks:
-            await self.emb.handle([InMsg(m.topic, 0, i, m.key, m.value) for i, m in enumerate(chunks)])
+            await self.emb.handle(
+                [InMsg(m.topic, 0, i, m.key, m.value) for i, m in enumerate(chunks)]
+            )
         vectors = self.sender.take("tickerwire.docs.vectors")
         if vectors:
-            await self.idx.handle([InMsg(m.topic, 0, i, m.key, m.value) for i, m in enumerate(vectors)])
+            await self.idx.handle(
+                [InMsg(m.topic, 0, i, m.key, m.value) for i, m in enumerate(vectors)]
+            )
         self.dlq += [DlqRecord.from_bytes(m.value) for m in self.sender.take("tickerwire.docs.dlq")]
 
 
 def doc(doc_id: str, version: int, paragraphs: list[str], **extra: Any) -> dict[str, Any]:
     return {
-        "schema": "raw-document/v1", "doc_id": doc_id, "op": "upsert", "version": version,
-        "source": "test", "doc_type": "news", "title": f"Title {doc_id}",
-        "body": "\n\n".join(paragraphs), "content_type": "text/plain",
-        "published_at": datetime(2026, 11, 27, tzinfo=UTC).isoformat(), "tickers": ["ACME"],
+        "schema": "raw-document/v1",
+        "doc_id": doc_id,
+        "op": "upsert",
+        "version": version,
+        "source": "test",
+        "doc_type": "news",
+        "title": f"Title {doc_id}",
+        "body": "\n\n".join(paragraphs),
+        "content_type": "text/plain",
+        "published_at": datetime(2026, 11, 27, tzinfo=UTC).isoformat(),
+        "tickers": ["ACME"],
         **extra,
     }
 
@@ -162,8 +177,9 @@ async def test_new_unchanged_updated_and_deleted_documents() -> None:
     changed = [PARAS[0], "Paragraph 1 was rewritten entirely " + "z " * 10, PARAS[2], PARAS[3]]
     await p.run(doc("d1", 2, changed))
     assert p.embedder.texts == 5  # only the changed chunk was embedded
-    assert set(p.index.points) & set(first) == {k for k in first if "Paragraph 1 " not in
-                                                first[k].payload["text"]}
+    assert set(p.index.points) & set(first) == {
+        k for k in first if "Paragraph 1 " not in first[k].payload["text"]
+    }
     assert any("rewritten" in t for t in p.index.doc_texts("d1"))
     assert len(p.index.points) == 4
 
@@ -187,8 +203,12 @@ async def test_two_versions_in_one_batch_leave_only_the_second() -> None:
 
 async def test_bad_records_go_to_the_dlq_and_the_rest_flows() -> None:
     p = Pipeline()
-    await p.run(b"{not json", doc("ok", 1, PARAS[:1]), {"schema": "raw-document/v1", "doc_id": "x"},
-                doc("big", 1, ["x" * 20_000]))
+    await p.run(
+        b"{not json",
+        doc("ok", 1, PARAS[:1]),
+        {"schema": "raw-document/v1", "doc_id": "x"},
+        doc("big", 1, ["x" * 20_000]),
+    )
     assert [r.error_class for r in p.dlq] == ["DecodeError", "ValidationError", "TooLargeError"]
     assert all(r.reason for r in p.dlq)
     assert p.dlq[0].original.value_bytes() == b"{not json"
@@ -197,8 +217,11 @@ async def test_bad_records_go_to_the_dlq_and_the_rest_flows() -> None:
 
 async def test_a_permanent_embedding_error_dead_letters_only_that_chunk() -> None:
     p = Pipeline(HashEmbedder(poison="POISON"))
-    await p.run(doc("a", 1, ["fine text " * 5]), doc("b", 1, ["POISON text " * 5]),
-                doc("c", 1, ["also fine " * 5]))
+    await p.run(
+        doc("a", 1, ["fine text " * 5]),
+        doc("b", 1, ["POISON text " * 5]),
+        doc("c", 1, ["also fine " * 5]),
+    )
     assert [(r.stage, r.error_class, r.doc_id) for r in p.dlq] == [
         ("embed", "EmbeddingPermanentError", "b")
     ]
