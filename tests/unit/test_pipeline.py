@@ -46,6 +46,9 @@ def test_html_keeps_main_text_and_table_rows() -> None:
     [
         ("write to ir@acme-corp.com today", "email", "[EMAIL]"),
         ("call (212) 555-0142 now", "phone", "[PHONE]"),
+        ("London desk +44 20 7946 0958.", "phone", "[PHONE]"),
+        ("toll free 1-800-555-0199", "phone", "[PHONE]"),
+        ("Berlin +49 30 901820", "phone", "[PHONE]"),
         ("SSN 123-45-6789 on file", "ssn", "[SSN]"),
         ("card 4111 1111 1111 1111 charged", "card", "[CARD]"),
         ("wire to GB82 WEST 1234 5698 7654 32 please", "iban", "[IBAN]"),
@@ -58,7 +61,10 @@ def test_redact_replaces_each_pii_kind(text: str, kind: str, placeholder: str) -
 
 
 def test_redact_leaves_financial_figures_alone() -> None:
-    text = "Revenue 1,234,567 rose 12% to $35.08 billion on 2026-11-27; card 4111 1111 1111 1112."
+    text = (
+        "Revenue 1,234,567 rose 12% to $35.08 billion on 2026-11-27; card 4111 1111 1111 1112. "
+        "Fiscal 2019 2018 2017 | 1,452.4 | 44.1; accession 0001193125-26-123456; CUSIP 037833100."
+    )
     out = redact(text)
     assert out.text == text
     assert out.counts == {}
