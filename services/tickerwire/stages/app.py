@@ -28,6 +28,7 @@ from tickerwire.stages.base import (
     InMsg,
     OutMsg,
 )
+from tickerwire.stages.consumer import GuardedConsumer
 
 log = structlog.get_logger("tickerwire.stages.app")
 
@@ -194,6 +195,9 @@ def build_app(deps: StageDeps) -> faust.App:
             use_partitioner=True,
             help="Per-document state: version, content hash, current chunk ids.",
         )
+    topics = {"preprocess": RAW_TOPIC, "embed": CHUNKS_TOPIC, "index": VECTORS_TOPIC}
+    # No commits once stopping (see stages/consumer.py for why faust needs this).
+    app.transport.Consumer = GuardedConsumer  # type: ignore[misc]
     handlers = deps.make_handlers(app, table)
     sender = FaustSender(app)
     windows = {
@@ -201,7 +205,6 @@ def build_app(deps: StageDeps) -> faust.App:
         "embed": (s.embed_batch_size, s.embed_batch_window_ms / 1000),
         "index": (s.index_batch_size, 0.01),
     }
-    topics = {"preprocess": RAW_TOPIC, "embed": CHUNKS_TOPIC, "index": VECTORS_TOPIC}
     for name in deps.stages:
         handler = handlers[name]
         topic = app.topic(
