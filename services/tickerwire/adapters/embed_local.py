@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import numpy as np
 import numpy.typing as npt
@@ -25,9 +23,10 @@ import onnxruntime as ort
 from semantic_text_splitter import TextSplitter
 from tokenizers import Encoding, Tokenizer
 
+from tickerwire.core.closing import AsyncClosing
 from tickerwire.core.errors import ModelFilesError
 from tickerwire.core.logging import get_logger
-from tickerwire.core.metrics import EMBED_BATCH_SIZE, EMBED_CALLS, EMBED_SECONDS, EMBED_TEXTS
+from tickerwire.core.metrics import observe_embed_call
 from tickerwire.core.ports import Splitter
 
 #: Model id stored with every vector this embedder makes.
@@ -141,7 +140,7 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
-class LocalEmbedder:
+class LocalEmbedder(AsyncClosing):
     """all-MiniLM-L6-v2 int8 on ONNX Runtime: 384-dim, mean-pooled, unit-norm vectors.
 
     Inference runs on one worker thread (ORT releases the GIL and uses ``threads`` cores inside a
@@ -257,10 +256,7 @@ class LocalEmbedder:
             return []
         started = time.perf_counter()
         vectors = await self._embed(texts)
-        EMBED_CALLS.labels(embedder=MODEL_NAME).inc()
-        EMBED_TEXTS.labels(embedder=MODEL_NAME).inc(len(texts))
-        EMBED_BATCH_SIZE.labels(embedder=MODEL_NAME).observe(len(texts))
-        EMBED_SECONDS.labels(embedder=MODEL_NAME).observe(time.perf_counter() - started)
+        observe_embed_call(MODEL_NAME, len(texts), time.perf_counter() - started)
         return vectors
 
     async def embed_query(self, text: str) -> list[float]:
@@ -274,17 +270,6 @@ class LocalEmbedder:
         self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._session = None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):

@@ -14,8 +14,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 import openai
@@ -25,6 +24,7 @@ from semantic_text_splitter import TextSplitter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_base, wait_exponential_jitter
 
+from tickerwire.core.closing import AsyncClosing
 from tickerwire.core.errors import (
     ConfigError,
     EmbeddingError,
@@ -33,13 +33,10 @@ from tickerwire.core.errors import (
 )
 from tickerwire.core.logging import get_logger
 from tickerwire.core.metrics import (
-    EMBED_BATCH_SIZE,
-    EMBED_CALLS,
-    EMBED_SECONDS,
-    EMBED_TEXTS,
     OPENAI_COST,
     OPENAI_REQUESTS,
     OPENAI_TOKENS,
+    observe_embed_call,
 )
 from tickerwire.core.ports import Splitter
 from tickerwire.core.settings import Settings
@@ -184,7 +181,7 @@ def _server_reason(exc: openai.APIStatusError) -> str:
     return f"HTTP {exc.status_code}: {exc.message}"
 
 
-class OpenAIEmbedder:
+class OpenAIEmbedder(AsyncClosing):
     """Embeddings from the OpenAI API or an OpenAI-compatible server.
 
     429, 408, 409, 5xx, timeouts and connection errors are retried (tenacity, Retry-After
@@ -301,10 +298,7 @@ class OpenAIEmbedder:
             return []
         started = time.perf_counter()
         vectors = await self._embed(texts)
-        EMBED_CALLS.labels(embedder=self.name).inc()
-        EMBED_TEXTS.labels(embedder=self.name).inc(len(texts))
-        EMBED_BATCH_SIZE.labels(embedder=self.name).observe(len(texts))
-        EMBED_SECONDS.labels(embedder=self.name).observe(time.perf_counter() - started)
+        observe_embed_call(self.name, len(texts), time.perf_counter() - started)
         return vectors
 
     async def embed_query(self, text: str) -> list[float]:
@@ -317,17 +311,6 @@ class OpenAIEmbedder:
             return
         self._closed = True
         await self._client.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # --- internals -------------------------------------------------------------------------
 

@@ -27,8 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Self, TypeVar
+from typing import IO, Any, TypeVar
 from uuid import UUID
 
 import qdrant_edge as qe
@@ -47,6 +46,7 @@ from tickerwire.adapters.index_common import (
     stored_payload,
     to_hit,
 )
+from tickerwire.core.closing import AsyncClosing
 from tickerwire.core.errors import ConfigError, TickerwireError, VectorIndexError
 from tickerwire.core.logging import get_logger
 from tickerwire.core.metrics import (
@@ -182,7 +182,7 @@ class _OwnerLock:
             self._file = None
 
 
-class EdgeIndex:
+class EdgeIndex(AsyncClosing):
     """VectorIndex over one Qdrant Edge shard that this process owns.
 
     Open with :meth:`ensure_collection` (creates or loads the shard and takes the directory
@@ -238,17 +238,6 @@ class EdgeIndex:
     def path(self) -> Path:
         """The index directory (holds the lock file and the shard generations)."""
         return self._root
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def ensure_collection(self, dim: int) -> None:
         """Load the shard, or create it when the directory has none; never recreate one.

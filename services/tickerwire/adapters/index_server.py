@@ -9,8 +9,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Awaitable, Sequence
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from qdrant_client import AsyncQdrantClient, models
@@ -31,6 +30,7 @@ from tickerwire.adapters.index_common import (
     stored_payload,
     to_hit,
 )
+from tickerwire.core.closing import AsyncClosing
 from tickerwire.core.errors import ConfigError, IndexUnavailableError, VectorIndexError
 from tickerwire.core.logging import get_logger
 from tickerwire.core.metrics import (
@@ -94,7 +94,7 @@ def _struct(point: Point) -> models.PointStruct:
     )
 
 
-class ServerIndex:
+class ServerIndex(AsyncClosing):
     """VectorIndex over one collection of a Qdrant server (or qdrant-client local mode).
 
     The server optimizes in the background, so :meth:`optimize` does nothing and
@@ -126,17 +126,6 @@ class ServerIndex:
     def backend(self) -> str:
         """``server``."""
         return BACKEND
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def _call(self, awaitable: Awaitable[_T]) -> _T:
         """Await a client call, mapping transport faults to IndexUnavailableError (retriable)."""

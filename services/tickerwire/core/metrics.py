@@ -105,6 +105,16 @@ EMBED_BATCH_SIZE = Histogram(
     ["embedder"],
     buckets=_BATCH_BUCKETS,
 )
+
+
+def observe_embed_call(embedder: str, texts: int, seconds: float) -> None:
+    """Record one embedding call of ``texts`` passages that took ``seconds``."""
+    EMBED_CALLS.labels(embedder=embedder).inc()
+    EMBED_TEXTS.labels(embedder=embedder).inc(texts)
+    EMBED_BATCH_SIZE.labels(embedder=embedder).observe(texts)
+    EMBED_SECONDS.labels(embedder=embedder).observe(seconds)
+
+
 OPENAI_REQUESTS = Counter(
     "tickerwire_openai_requests_total",
     "Requests sent to the OpenAI-compatible API, by endpoint and status code.",
