@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import platform
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -33,7 +32,7 @@ import faust
 from prometheus_client import REGISTRY
 
 from tickerwire.adapters.kafka_admin import ensure_topics, load_topic_specs
-from tickerwire.adapters.kafka_broker import LocalBroker
+from tickerwire.adapters.kafka_broker import LocalBroker, free_loopback_ports
 from tickerwire.core.ports import (
     Embedder,
     HybridParams,
@@ -65,22 +64,12 @@ LOOPBACK = "127.0.0.1"
 # --- broker ---------------------------------------------------------------------------------
 
 
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports on 127.0.0.1 that nothing listens on right now."""
-    ports: set[int] = set()
-    while len(ports) < count:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((LOOPBACK, 0))
-            ports.add(int(sock.getsockname()[1]))
-    return sorted(ports)
-
-
 @contextlib.asynccontextmanager
 async def private_broker(
     workdir: Path, *, heap: str = "512m", partitions: int = 3
 ) -> AsyncIterator[LocalBroker]:
     """A fresh single-node KRaft broker with tickerwire's topics; stopped (by its pid) on exit."""
-    port, controller_port = free_ports(2)
+    port, controller_port = free_loopback_ports(2)
     broker = LocalBroker(
         port,
         workdir / "kafka",

@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from tickerwire.adapters.kafka_admin import TopicSpec, ensure_topics
+from tickerwire.adapters.kafka_broker import free_loopback_ports
 
 _T = TypeVar("_T")
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that nothing listens on right now (outside the ephemeral range)."""
+    return free_loopback_ports(1)[0]
 
 
 def free_ports(count: int) -> list[int]:
     """``count`` distinct free loopback ports."""
-    ports: set[int] = set()
-    while len(ports) < count:
-        ports.add(free_port())
-    return sorted(ports)
+    return free_loopback_ports(count)
 
 
 def run_async(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:

@@ -192,15 +192,6 @@ class WorkerProcess:
         self.client.close()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 async def _produce(
     bootstrap: str, docs: list[dict[str, Any]], advance: Callable[[int], None]
 ) -> None:
@@ -241,7 +232,7 @@ def run_eval(
     (``<work_dir>/data``, collection name in ``eval.json`` under ``_run``).
     """
     from tickerwire.adapters.kafka_admin import ensure_topics, load_topic_specs
-    from tickerwire.adapters.kafka_broker import LocalBroker
+    from tickerwire.adapters.kafka_broker import LocalBroker, free_loopback_ports
 
     console = console or Console(stderr=True)
     data = load_dataset(dataset_dir, limit=limit)
@@ -261,7 +252,7 @@ def run_eval(
     }
     try:
         if bootstrap is None:
-            ports = [_free_port(), _free_port()]
+            ports = free_loopback_ports(2)
             broker = LocalBroker(
                 ports[0],
                 work / "kafka",
@@ -275,7 +266,7 @@ def run_eval(
         asyncio.run(ensure_topics(bootstrap, load_topic_specs()))
         collection = f"eval_{uuid.uuid4().hex[:8]}"
         info["collection"] = collection
-        port = _free_port()
+        port = free_loopback_ports(1)[0]
         env = {
             **os.environ,
             "HF_HUB_OFFLINE": "1",

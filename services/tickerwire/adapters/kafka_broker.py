@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -88,6 +89,25 @@ def is_port_free(port: int, host: str = _LOOPBACK) -> bool:
         except OSError:
             return False
     return True
+
+
+def free_loopback_ports(count: int, low: int = 20000, high: int = 32000) -> list[int]:
+    """``count`` distinct loopback ports nothing listens on, sorted.
+
+    They are drawn below Linux's ephemeral range (32768–60999), so an outgoing connection cannot
+    take one as its source port between choosing it and binding it (``bind(0)`` would).
+    """
+    rng = random.SystemRandom()
+    ports: set[int] = set()
+    for _ in range(20 * count + 1000):
+        if len(ports) == count:
+            break
+        port = rng.randrange(low, high)
+        if port not in ports and is_port_free(port):
+            ports.add(port)
+    if len(ports) < count:
+        raise BrokerError(f"no {count} free loopback ports in {low}-{high}")
+    return sorted(ports)
 
 
 def _is_listening(port: int, host: str = _LOOPBACK) -> bool:
