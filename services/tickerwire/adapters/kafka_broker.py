@@ -515,6 +515,10 @@ class LocalBroker:
                 log.info("kafka.already_running", pid=pid, port=self.port)
                 return UpResult(self.status(), started=False, elapsed_s=0.0)
             for port in (self.port, self.controller_port):
+                # A broker that just crashed may hold its sockets for a moment longer.
+                deadline = time.monotonic() + 15.0
+                while not is_port_free(port) and time.monotonic() < deadline:
+                    time.sleep(0.25)
                 if not is_port_free(port):
                     raise BrokerError(
                         f"port {_LOOPBACK}:{port} is already in use by another process "
