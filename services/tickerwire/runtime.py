@@ -26,7 +26,6 @@ from tickerwire.pipeline.sparse import SparseEncoder
 from tickerwire.query.api import create_app
 from tickerwire.query.search import SearchService
 from tickerwire.stages.app import ALL_STAGES, FaustSender, Handler, StageDeps, StageName, build_app
-from tickerwire.stages.consumer import STOPPING
 from tickerwire.stages.embed import EmbedStage
 from tickerwire.stages.index import IndexStage
 from tickerwire.stages.preprocess import ChunkerConfig, PreprocessStage
@@ -219,14 +218,6 @@ class TickerwireWorker(faust.Worker):
         self._tw_settings = settings
         super().__init__(*args, **kwargs)
         self.spinner = None  # faust's terminal spinner writes escape codes into JSON logs
-
-    def _on_sigterm(self) -> None:
-        STOPPING.stopping = True
-        super()._on_sigterm()
-
-    def _on_sigint(self) -> None:
-        STOPPING.stopping = True
-        super()._on_sigint()
 
     def _setup_logging(self) -> None:
         configure_logging(

@@ -308,13 +308,6 @@ def test_bad_records_go_to_the_dlq_with_reasons(
     assert all("published_at" in e.record.reason for e in dated)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known defect, issue 3 left open: a restarted worker can skip events around its startup "
-        "rebalance (faust), so replayed records are not always indexed after the restart"
-    ),
-)
 def test_dead_letters_replay_after_a_fix(
     worker: Worker, kafka_bootstrap: str, settings: ChunkerConfig
 ) -> None:

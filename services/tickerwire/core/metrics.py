@@ -56,6 +56,18 @@ STAGE_BUFFER = Gauge(
     "Records held in a stage's in-memory batch buffer (back-pressure signal).",
     ["stage"],
 )
+OFFSET_GAPS = Counter(
+    "tickerwire_stage_offset_gaps_total",
+    "Jumps in a partition's offsets seen by a stage: 'empty' when no record exists in between "
+    "(compaction, retention), 'undelivered' when the consumer skipped records (they are re-read).",
+    ["stage", "kind"],
+)
+REDELIVERED = Counter(
+    "tickerwire_stage_redelivered_total",
+    "Records delivered again after they were already processed (after a rebalance or re-read), "
+    "and skipped.",
+    ["stage"],
+)
 CONSUMER_LAG = Gauge(
     "tickerwire_consumer_lag_records",
     "Records between a stage's committed offset and the partition end.",

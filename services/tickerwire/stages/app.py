@@ -28,7 +28,7 @@ from tickerwire.stages.base import (
     InMsg,
     OutMsg,
 )
-from tickerwire.stages.consumer import GuardedConsumer
+from tickerwire.stages.sequencing import FaustPartitionLog, Sequencer, ledger_consumer
 
 log = structlog.get_logger("tickerwire.stages.app")
 
@@ -196,8 +196,17 @@ def build_app(deps: StageDeps) -> faust.App:
             help="Per-document state: version, content hash, current chunk ids.",
         )
     topics = {"preprocess": RAW_TOPIC, "embed": CHUNKS_TOPIC, "index": VECTORS_TOPIC}
-    # No commits once stopping (see stages/consumer.py for why faust needs this).
-    app.transport.Consumer = GuardedConsumer  # type: ignore[misc]
+    # The agents, not faust, decide which offsets are processed and committed (see
+    # stages/sequencing.py for why).
+    sequencer = Sequencer(
+        FaustPartitionLog(app, s.kafka_bootstrap), {topics[n]: n for n in deps.stages}
+    )
+    app.transport.Consumer = ledger_consumer(sequencer)  # type: ignore[misc]
+
+    async def watch_sequences() -> None:
+        await sequencer.watch()
+
+    app.timer(2.0, name="tickerwire.sequence_watch")(watch_sequences)
     handlers = deps.make_handlers(app, table)
     sender = FaustSender(app)
     windows = {
@@ -214,7 +223,7 @@ def build_app(deps: StageDeps) -> faust.App:
             partitions=s.kafka_partitions,
         )
         size, within = windows[name]
-        _register_agent(app, name, topic, handler, sender, size, within)
+        _register_agent(app, name, topic, handler, sender, sequencer, size, within)
     return app
 
 
@@ -224,19 +233,26 @@ def _register_agent(
     topic: faust.TopicT,
     handler: Handler,
     sender: FaustSender,
+    sequencer: Sequencer,
     size: int,
     within: float,
 ) -> None:
+    topic_name = topic.get_topic_name()
+
     async def agent(stream: faust.StreamT[bytes]) -> None:
-        # noack_take hands over a batch without acking it: the events are acked below, only
+        # noack_take hands over a batch without acking it. The sequencer admits each
+        # partition's records in offset order only, and their offsets become committable only
         # after the batch is processed (or dead-lettered). A batch interrupted by shutdown or a
-        # crash is never acked, so it is consumed again after the restart.
+        # crash is never committed, so it is consumed again after the restart.
         batches = stream.noack_take(size, within=within)  # type: ignore[attr-defined]
         async for events in batches:
-            batch = [in_msg(e) for e in events]
+            tickets = await sequencer.admit([(e.message.tp, e.message.offset) for e in events])
+            batch = [in_msg(e) for e, t in zip(events, tickets, strict=True) if t is not None]
             STAGE_BUFFER.labels(stage=name).set(len(batch))
-            await run_batch(name, handler, sender, batch)
-            for event in events:
+            if batch:
+                await run_batch(name, handler, sender, batch)
+            sequencer.done(topic_name, tickets)
+            for event in events:  # faust's own housekeeping; commits come from the sequencer
                 await stream.ack(event)
             STAGE_BUFFER.labels(stage=name).set(0)
 
