@@ -101,6 +101,20 @@ def test_splitter_chunks_fit_the_capacity(embedder: LocalEmbedder) -> None:
     assert "Sentence 0" in chunks[0] and "Sentence 199" in chunks[-1]
 
 
+async def test_parallel_sub_batches_give_the_same_vectors_in_order(
+    embedder: LocalEmbedder,
+) -> None:
+    texts = [f"Quarter {i}: revenue grew {i}% " + "and margins held " * (i % 40) for i in range(90)]
+    parallel = LocalEmbedder(threads=2, workers=2, max_batch_size=8)
+    try:
+        assert "workers=2" in repr(parallel)
+        got = np.array(await parallel.embed_documents(texts))
+    finally:
+        await parallel.aclose()
+    want = np.array(await embedder.embed_documents(texts))
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
 async def test_a_closed_embedder_refuses_work_and_closes_twice() -> None:
     emb = LocalEmbedder(threads=1)
     assert emb.threads == 1

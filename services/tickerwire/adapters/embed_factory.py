@@ -20,4 +20,7 @@ def open_embedder(settings: Settings) -> Embedder:
     from tickerwire.adapters.embed_local import LocalEmbedder
 
     # ``embed_threads`` is optional in Settings; unset means every core this process may use.
-    return LocalEmbedder(threads=getattr(settings, "embed_threads", None))
+    return LocalEmbedder(
+        threads=getattr(settings, "embed_threads", None),
+        workers=getattr(settings, "embed_workers", 1),
+    )

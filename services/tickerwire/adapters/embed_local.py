@@ -143,9 +143,10 @@ def default_threads() -> int:
 class LocalEmbedder(AsyncClosing):
     """all-MiniLM-L6-v2 int8 on ONNX Runtime: 384-dim, mean-pooled, unit-norm vectors.
 
-    Inference runs on one worker thread (ORT releases the GIL and uses ``threads`` cores inside a
-    run). A call is cut into length-sorted sub-batches, each its own job on that thread, so a
-    query waits for at most one sub-batch of a large document batch.
+    Inference runs on worker threads (ORT releases the GIL and uses ``threads // workers`` cores
+    inside a run). A call is cut into length-sorted sub-batches, each its own job, submitted a
+    round (one per worker) at a time, so a query waits for at most one round of a large document
+    batch.
     """
 
     def __init__(
@@ -153,6 +154,7 @@ class LocalEmbedder(AsyncClosing):
         files: ModelFiles | None = None,
         *,
         threads: int | None = None,
+        workers: int = 1,
         max_seq_len: int = MAX_SEQ_LEN,
         max_batch_tokens: int = 2048,
         max_batch_size: int = 64,
@@ -160,6 +162,11 @@ class LocalEmbedder(AsyncClosing):
         spin: bool = False,
     ) -> None:
         """Load and verify the model; ModelFilesError when a file is missing or does not match.
+
+        ``threads`` is the cores to use in all. With ``workers`` > 1, that many sub-batches run
+        at once, each on ``threads // workers`` cores: ORT's intra-op threads wait for each other
+        at every operator, so when another process takes a core from one of them the others
+        stall; independent single-threaded runs degrade only by the core they lose.
 
         ``max_batch_tokens`` bounds a sub-batch by rows × padded length and ``max_batch_size`` by
         rows; sub-batches are padded only to their own longest text. ``strip_nan_guards=False``
@@ -175,6 +182,9 @@ class LocalEmbedder(AsyncClosing):
         self._files = files or ModelFiles.installed()
         self._files.verify()
         self._threads = threads or default_threads()
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
+        self._workers = min(workers, self._threads)
         self._max_seq_len = max_seq_len
         self._max_batch_tokens = max_batch_tokens
         self._max_batch_size = max_batch_size
@@ -195,7 +205,7 @@ class LocalEmbedder(AsyncClosing):
         self._tokenizer.enable_truncation(max_length=max_seq_len)
         options = ort.SessionOptions()
         options.enable_cpu_mem_arena = False
-        options.intra_op_num_threads = self._threads
+        options.intra_op_num_threads = max(1, self._threads // self._workers)
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -210,17 +220,22 @@ class LocalEmbedder(AsyncClosing):
         if not {"input_ids", "attention_mask"} <= inputs:
             raise ModelFilesError(f"unexpected model inputs {sorted(inputs)}")
         self._wants_type_ids = "token_type_ids" in inputs
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-local")
+        self._executor = ThreadPoolExecutor(
+            max_workers=self._workers, thread_name_prefix="embed-local"
+        )
         self._closed = False
         get_logger(__name__).info(
             "embedder_loaded",
             embedder=MODEL_NAME,
             threads=self._threads,
+            workers=self._workers,
             seconds=round(time.perf_counter() - started, 3),
         )
 
     def __repr__(self) -> str:
-        return f"LocalEmbedder(name={MODEL_NAME!r}, threads={self._threads})"
+        return (
+            f"LocalEmbedder(name={MODEL_NAME!r}, threads={self._threads}, workers={self._workers})"
+        )
 
     @property
     def name(self) -> str:
@@ -284,9 +299,19 @@ class LocalEmbedder(AsyncClosing):
         loop = asyncio.get_running_loop()
         encodings = await loop.run_in_executor(self._executor, self._encode, list(texts))
         out = np.empty((len(texts), DIM), dtype=np.float32)
-        for rows in self._plan(encodings):
-            batch = [encodings[i] for i in rows]
-            out[rows] = await loop.run_in_executor(self._executor, self._infer, batch)
+        plans = self._plan(encodings)
+        # Sub-batches go to the worker threads a round at a time (one per worker), so a query
+        # submitted meanwhile waits for at most one round, not for the whole call.
+        for k in range(0, len(plans), self._workers):
+            round_ = plans[k : k + self._workers]
+            results = await asyncio.gather(
+                *(
+                    loop.run_in_executor(self._executor, self._infer, [encodings[i] for i in rows])
+                    for rows in round_
+                )
+            )
+            for rows, vectors in zip(round_, results, strict=True):
+                out[rows] = vectors
         result: list[list[float]] = out.tolist()
         return result
 

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     embed_threads: int | None = Field(
         default=None, ge=1, description="ONNX Runtime threads for the local model (all cores)."
     )
+    embed_workers: int = Field(
+        default=1,
+        ge=1,
+        description="Sub-batches the local model runs at once, sharing embed_threads between them.",
+    )
 
     # Search
     # Defaults tuned on shared/data/tatqa by sweeping Qdrant's own weighted RRF: equal weights
