@@ -182,3 +182,32 @@ def test_watch_leaves_an_idle_partition_alone_when_the_rest_is_empty_or_busy() -
     clock.now += 10
     asyncio.run(seq.watch())
     assert log.seeks == [] and log.probes == 2
+
+
+def test_a_failing_offset_lookup_is_retried_and_a_failing_seek_is_asked_again() -> None:
+    from aiokafka.errors import KafkaConnectionError
+
+    class Flaky(FakeLog):
+        lookups = 0
+        failing_seeks = 1
+
+        async def committed(self, tp: TP) -> int | None:
+            self.lookups += 1
+            if self.lookups == 1:
+                raise KafkaConnectionError("broker away")
+            return await super().committed(tp)
+
+        async def seek(self, tp: TP, offset: int) -> None:
+            if self.failing_seeks:
+                self.failing_seeks -= 1
+                raise KafkaConnectionError("broker away")
+            await super().seek(tp, offset)
+
+    clock = Clock()
+    log = Flaky(records={P0: list(range(20))})
+    seq = Sequencer(log, {T: "embed"}, clock=clock, resync_after=5.0)
+    assert admitted(asyncio.run(seq.admit([(P0, 0), (P0, 5)]))) == [0, None]
+    assert log.lookups == 2 and log.seeks == []  # the seek failed
+    clock.now += 6
+    assert admitted(asyncio.run(seq.admit([(P0, 6)]))) == [None]
+    assert log.seeks == [(P0, 1)]

@@ -26,6 +26,7 @@ fetched but never delivered at the tail of a partition, where no later record re
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -158,8 +159,16 @@ class Sequencer:
         self._last_admit[topic] = self._clock()
 
     async def _start(self, tp: TP, now: float) -> _Partition:
-        committed = await self._log.committed(tp)
-        start = committed if committed is not None else await self._log.log_start(tp)
+        delay = 0.5
+        while True:
+            try:
+                committed = await self._log.committed(tp)
+                start = committed if committed is not None else await self._log.log_start(tp)
+                break
+            except (KafkaError, ConsumerNotStarted) as exc:  # the broker is away: wait for it
+                log.warning("partition_offset_lookup_failed", topic=tp.topic, error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
         self._epoch += 1
         part = _Partition(epoch=self._epoch, next=start, done=start)
         self._parts[tp] = part
@@ -201,7 +210,10 @@ class Sequencer:
         )
         part.next = target
         part.resync_at = now
-        await self._log.seek(tp, target)
+        try:
+            await self._log.seek(tp, target)
+        except (KafkaError, ConsumerNotStarted) as exc:  # tried again after resync_after
+            log.warning("reread_seek_failed", topic=tp.topic, error=str(exc))
 
     async def watch(self) -> None:
         """Re-read records fetched but never delivered when nothing later reveals them.
