@@ -181,6 +181,10 @@ def build_app(deps: StageDeps) -> faust.App:
         producer_acks=-1,
         producer_linger_ms=1,
         producer_max_request_size=8 * 1024 * 1024,
+        # aiokafka keeps one request in flight per broker and drains one batch per partition
+        # into it: at the 16 KiB default, a request carried two vector records per partition.
+        # Kept under the broker's default message.max.bytes (~1 MiB) for a whole batch.
+        producer_max_batch_size=512 * 1024,
         consumer_auto_offset_reset="earliest",
         table_cleanup_interval=3600.0,
     )
