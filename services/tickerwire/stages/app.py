@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import faust
 import structlog
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import EventT
 
 from tickerwire.core.errors import TickerwireError
@@ -75,6 +76,29 @@ def in_msg(event: EventT[Any]) -> InMsg:
 
 
 Handler = Callable[[Sequence[InMsg]], Awaitable[None]]
+
+#: How long the broker may hold a fetch that finds no new data. faust hard-codes 1,500 ms, and
+#: aiokafka sends the next fetch to a broker only when the last one has returned, so records
+#: produced meanwhile to a partition the pending fetch does not cover (one whose previous records
+#: were still being handed to its stream) waited up to 1.5 s: one stage handing records to the
+#: next paid that stall again and again (measured: 14 of the ceiling bench's 28 fetches, ~40%
+#: of its wall time). An idle worker now sends 20 empty fetches a second instead of 0.7.
+FETCH_MAX_WAIT_MS = 50
+
+
+class _PromptFetchConsumerThread(AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # Read by aiokafka when the consumer starts and builds its fetcher.
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+
+class PromptFetchConsumer(GuardedConsumer):
+    """The stages' consumer: :class:`GuardedConsumer` with a short broker-side fetch wait."""
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return _PromptFetchConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
 @dataclass
@@ -201,7 +225,7 @@ def build_app(deps: StageDeps) -> faust.App:
         )
     topics = {"preprocess": RAW_TOPIC, "embed": CHUNKS_TOPIC, "index": VECTORS_TOPIC}
     # No commits once stopping (see stages/consumer.py for why faust needs this).
-    app.transport.Consumer = GuardedConsumer  # type: ignore[misc]
+    app.transport.Consumer = PromptFetchConsumer  # type: ignore[misc]
     handlers = deps.make_handlers(app, table)
     sender = FaustSender(app)
     windows = {
