@@ -80,10 +80,12 @@ Handler = Callable[[Sequence[InMsg]], Awaitable[None]]
 #: How long the broker may hold a fetch that finds no new data. faust hard-codes 1,500 ms, and
 #: aiokafka sends the next fetch to a broker only when the last one has returned, so records
 #: produced meanwhile to a partition the pending fetch does not cover (one whose previous records
-#: were still being handed to its stream) waited up to 1.5 s: one stage handing records to the
-#: next paid that stall again and again (measured: 14 of the ceiling bench's 28 fetches, ~40%
-#: of its wall time). An idle worker now sends 20 empty fetches a second instead of 0.7.
-FETCH_MAX_WAIT_MS = 50
+#: were still being handed to its stream) waited up to 1.5 s, and each stage handing records to
+#: the next paid that again (ceiling bench: 7 of its 28 fetches waited 1.5 s and came back
+#: empty while embed and index sat idle). Shorter waits mean more empty fetches when idle
+#: (measured on an idle worker, CPU of worker + broker: 6% + 7% of a core at 1,500 ms, 9% + 13%
+#: at 100 ms, 9% + 15% at 50 ms), which the embedder competes with; 100 ms is the compromise.
+FETCH_MAX_WAIT_MS = 100
 
 
 class _PromptFetchConsumerThread(AIOKafkaConsumerThread):
