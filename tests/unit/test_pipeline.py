@@ -162,3 +162,27 @@ def test_delete_is_an_empty_commit_that_drops_state() -> None:
     assert DocState.from_json(DocState(1, "h", ("a",), "m").to_json()) == DocState(
         1, "h", ("a",), "m"
     )
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1, 5])
+def test_a_body_that_fits_or_not_is_chunked_as_the_splitter_alone_chunks_it(extra: int) -> None:
+    # Budget 20 with a 2-word title header: the body fits in 18 words.
+    body = " ".join(f"w{i}" for i in range(18 + extra))
+    text = f"\n  {body}\t\n"
+    chunks = chunk_document(
+        doc_id="d",
+        title="Two words",
+        text=text,
+        max_tokens=20,
+        overlap=0,
+        make_splitter=make_splitter,
+        count_tokens=words,
+    )
+    expected = [p.strip() for p in make_splitter(18, 0).chunks(text) if p.strip()]
+    assert [c.text for c in chunks] == expected
+    assert len(chunks) == (1 if extra <= 0 else 2)
+    for i, c in enumerate(chunks):
+        assert c.index == i
+        assert c.embed_text == "Two words\n\n" + c.text
+        assert c.chunk_id == chunk_id_for("d", c.embed_text)
+        assert c.token_count == 2 + words(c.text) <= 20

@@ -29,6 +29,8 @@ from tickerwire.core.schemas import (
     validate,
     validator,
 )
+from tickerwire.stages.base import InMsg
+from tickerwire.stages.preprocess import parse_raw
 
 EXAMPLES = schema_dir() / "examples"
 MODELS: dict[str, type[AnyRecord]] = {
@@ -355,3 +357,53 @@ def test_records_are_frozen() -> None:
     doc = RawDocument(doc_id="x", op="delete", version=1)
     with pytest.raises(Exception, match="frozen"):
         doc.version = 2  # type: ignore[misc]
+
+
+# --- the preprocess stage's parse of raw records -----------------------------------------------
+
+
+def _raw_msg(obj: dict[str, Any] | bytes) -> InMsg:
+    data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+    return InMsg("tickerwire.docs.raw", 0, 0, None, data)
+
+
+@pytest.mark.parametrize(
+    "example", ["raw-document.v1.upsert-html.json", "raw-document.v1.delete.json"]
+)
+def test_parse_raw_reads_valid_documents_as_the_schema_and_model_do(example: str) -> None:
+    obj = _example(example) | {"metadata": {"feed": "x", "score": 1.5, "n": 10**30}}
+    doc = parse_raw(_raw_msg(obj), 1 << 20)
+    assert doc == RawDocument.model_validate(obj)
+    assert doc.model_fields_set == RawDocument.model_validate(obj).model_fields_set
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"published_at": None}, "$.published_at: None is not of type 'string'"),
+        ({"title": None}, "$.title: None is not of type 'string'"),
+        ({"version": 1.0, "title": None}, "$.title: None is not of type 'string'"),
+        ({"published_at": "2026-11-27T10:00:00"}, "is not a 'date-time'"),
+        ({"tickers": ["AAPL", "AAPL"]}, "has non-unique elements"),
+        ({"surprise": 1}, "('surprise' was unexpected)"),
+    ],
+)
+def test_parse_raw_rejects_what_the_schema_rejects_with_its_reason(
+    change: dict[str, Any], reason: str
+) -> None:
+    obj = _example("raw-document.v1.delete.json") | {"title": "t"} | change
+    with pytest.raises(ValidationError) as caught:
+        parse_raw(_raw_msg(obj), 1 << 20)
+    assert reason in caught.value.reason
+
+
+def test_parse_raw_rejects_non_standard_numbers_anywhere() -> None:
+    data = json.dumps(_example("raw-document.v1.delete.json")).encode()
+    data = data[:-1] + b', "metadata": {"x": NaN}}'
+    with pytest.raises(DecodeError, match="NaN is not a JSON number"):
+        parse_raw(_raw_msg(data), 1 << 20)
+
+
+def test_parse_raw_accepts_an_integral_float_version_as_the_schema_does() -> None:
+    obj = _example("raw-document.v1.delete.json") | {"version": 3.0}
+    assert parse_raw(_raw_msg(obj), 1 << 20).version == 3

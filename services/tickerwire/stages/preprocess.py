@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import pydantic
 import structlog
 
 from tickerwire.core.errors import PermanentError, TooLargeError, ValidationError
@@ -64,9 +65,11 @@ class ChunkerConfig:
 
 def parse_raw(msg: InMsg, max_body_bytes: int) -> RawDocument:
     """The raw document in ``msg``; PermanentError subclasses say exactly what is wrong."""
-    obj = decode_json(msg.value)
-    validate("raw-document.v1", obj)
-    doc = RawDocument.model_validate(obj)
+    doc = _parse_plainly_valid(msg.value)
+    if doc is None:
+        obj = decode_json(msg.value)
+        validate("raw-document.v1", obj)
+        doc = RawDocument.model_validate(obj)
     if msg.key is not None and msg.key != doc.doc_id.encode("utf-8"):
         raise ValidationError(
             f"record key {msg.doc_id!r} differs from doc_id {doc.doc_id!r}; "
@@ -76,6 +79,31 @@ def parse_raw(msg: InMsg, max_body_bytes: int) -> RawDocument:
         raise TooLargeError(
             f"body is {len(doc.body.encode('utf-8'))} bytes, over the limit of {max_body_bytes}"
         )
+    return doc
+
+
+#: Bytes that send a raw record down the careful path: pydantic's JSON parser takes these
+#: non-standard literals (inside ``metadata``), RFC 8259 and :func:`decode_json` do not.
+_NON_STANDARD = (b"NaN", b"Infinity")
+
+
+def _parse_plainly_valid(data: bytes) -> RawDocument | None:
+    """The document when it is plainly valid, from one strict parse in Rust; else None.
+
+    The strict model accepts nothing the JSON Schema rejects (tests/unit/test_schemas.py), except
+    NaN/Infinity and an explicit ``null`` for a field whose schema type is not nullable (the model
+    takes it as unset); those, and every record the model rejects, return None, and the caller
+    takes the careful path (JSON decode, JSON Schema, model) with its exact reasons. The JSON
+    Schema costs ~0.15 ms per document on the event loop; this parse ~20 us.
+    """
+    if any(token in data for token in _NON_STANDARD):
+        return None
+    try:
+        doc = RawDocument.model_validate_json(data, strict=True)
+    except pydantic.ValidationError:
+        return None
+    if any(getattr(doc, name) is None for name in doc.model_fields_set if name != "url"):
+        return None
     return doc
 
 

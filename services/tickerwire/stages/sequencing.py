@@ -333,6 +333,8 @@ class LedgerConsumer(FaustAIOKafkaConsumer):
         await super().on_partitions_assigned(assigned, generation_id)
 
 
-def ledger_consumer(sequencer: Sequencer) -> type[LedgerConsumer]:
-    """A consumer class bound to ``sequencer`` (faust instantiates the class itself)."""
-    return type("LedgerConsumer", (LedgerConsumer,), {"sequencer": sequencer})
+def ledger_consumer(
+    sequencer: Sequencer, base: type[LedgerConsumer] = LedgerConsumer
+) -> type[LedgerConsumer]:
+    """A subclass of ``base`` bound to ``sequencer`` (faust instantiates the class itself)."""
+    return type(base.__name__, (base,), {"sequencer": sequencer})
