@@ -12,8 +12,10 @@ started on free loopback ports in a temp dir, with a Qdrant Edge index in the sa
     the index. Efficiency = pipeline chunks/s ÷ embedder-alone chunks/s (target ≥ 0.90).
 
 ``ceiling``
-    A zero-cost embedder (defined here, never in the package) and short documents (one TAT-QA
-    row each, one chunk). N documents are produced to the raw topic first; the worker is then
+    A zero-cost embedder (defined here, never in the package) and, by default, short documents
+    (one TAT-QA row each, one chunk: the worst case, every chunk pays a whole document's
+    records). ``--words N`` packs documents of about N words instead (filing-sized documents
+    have many chunks each). N documents are produced to the raw topic first; the worker is then
     started and timed from its first preprocess batch to the last commit applied
     (target ≥ 2,000 chunks/s). ``--profile`` runs the worker under cProfile (event-loop thread).
 
@@ -21,6 +23,7 @@ Results go to ``bench/results/pipeline_efficiency.json`` / ``pipeline_ceiling.js
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/pipeline_bench.py efficiency --docs 600
     HF_HUB_OFFLINE=1 .venv/bin/python bench/pipeline_bench.py ceiling --docs 20000
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/pipeline_bench.py ceiling --docs 600 --words 2000
 """
 
 from __future__ import annotations
@@ -501,7 +504,7 @@ def print_efficiency(r: dict[str, Any]) -> None:
 
 
 async def ceiling(args: argparse.Namespace) -> dict[str, Any]:
-    passages = load_passages(args.corpus, args.docs, target_words=0)
+    passages = load_passages(args.corpus, args.docs, target_words=args.words)
 
     def make(settings: Settings) -> TimedEmbedder:
         return TimedEmbedder(ZeroEmbedder(), cache_splitter=args.cache_splitter)
@@ -520,7 +523,7 @@ async def _ceiling_run(
 ) -> dict[str, Any]:
     docs = [raw_document(f"ceil-{i:06d}", p) for i, p in enumerate(passages)]
     words = [p.words for p in passages]
-    log(f"producing {len(docs)} short docs (mean {np.mean(words):.0f} words) before the worker")
+    log(f"producing {len(docs)} docs (mean {np.mean(words):.0f} words) before the worker")
     produce_s = await bounded(produce(settings.kafka_bootstrap, docs), args.timeout, "produce")
     log(f"  produced in {produce_s:.1f}s ({len(docs) / produce_s:.0f} docs/s)")
 
@@ -640,7 +643,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("which", choices=["efficiency", "ceiling"])
     parser.add_argument("--docs", type=int, default=None, help="documents (600 / 20000)")
-    parser.add_argument("--words", type=int, default=200, help="words per passage (efficiency)")
+    parser.add_argument(
+        "--words",
+        type=int,
+        default=None,
+        help="words per document (efficiency: 200; ceiling: 0 = one corpus row, one chunk each)",
+    )
     parser.add_argument("--warmup", type=int, default=8, help="warm-up documents (efficiency)")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--timeout", type=float, default=600.0, help="bound of each phase (s)")
@@ -657,6 +665,7 @@ def main() -> None:
     name = f"pipeline_{args.which}{'_' + args.tag if args.tag else ''}"
     if args.which == "efficiency":
         args.docs = args.docs or 600
+        args.words = 200 if args.words is None else args.words
         result = asyncio.run(efficiency(args))
         result["params"]["corpus_sha256_12"] = _digest(args.corpus)
         print_efficiency(result)
@@ -665,6 +674,7 @@ def main() -> None:
         result["plot"] = png.name
     else:
         args.docs = args.docs or 20000
+        args.words = 0 if args.words is None else args.words
         result = asyncio.run(ceiling(args))
         print_ceiling(result)
     path = write_json(name, result)

@@ -18,7 +18,9 @@ async def _ignore(batch: Sequence[InMsg]) -> None:
 async def test_stage_consumer_commits_sequenced_offsets_and_fetches_with_a_short_broker_wait(
     tmp_path: Path,
 ) -> None:
-    settings = load_settings(kafka_bootstrap="127.0.0.1:9", data_dir=tmp_path)
+    settings = load_settings(
+        kafka_bootstrap="127.0.0.1:9", data_dir=tmp_path, fetch_max_wait_ms=250
+    )
     app = build_app(
         StageDeps(
             settings=settings,
@@ -33,7 +35,8 @@ async def test_stage_consumer_commits_sequenced_offsets_and_fetches_with_a_short
     # The aiokafka consumer faust builds (not started: no broker is contacted).
     client = consumer._thread._create_worker_consumer(app.transport)
     try:
-        assert client._fetch_max_wait_ms == FETCH_MAX_WAIT_MS <= 100
+        assert client._fetch_max_wait_ms == 250
+        assert FETCH_MAX_WAIT_MS == load_settings().fetch_max_wait_ms == 100
     finally:
         await client.stop()
         consumer._thread.thread_loop.close()  # made for the consumer thread, never started

@@ -115,6 +115,13 @@ class Settings(BaseSettings):
     # Pipeline
     chunk_tokens: int = Field(default=256, ge=16, description="Target chunk size in tokens.")
     chunk_overlap: int = Field(default=32, ge=0, description="Token overlap between chunks.")
+    fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=1,
+        le=5000,
+        description="How long the broker holds a stage's fetch that finds no new records: "
+        "shorter is fresher, longer costs less CPU when idle.",
+    )
     embed_batch_size: int = Field(default=64, ge=1, description="Max chunks per embedding call.")
     embed_batch_window_ms: int = Field(default=20, ge=0, description="Max wait to fill a batch.")
     index_batch_size: int = Field(default=512, ge=1, description="Max points per index upsert.")

@@ -11,7 +11,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import faust
 import structlog
@@ -89,7 +89,8 @@ Handler = Callable[[Sequence[InMsg]], Awaitable[None]]
 #: the next paid that again (ceiling bench: 7 of its 28 fetches waited 1.5 s and came back
 #: empty while embed and index sat idle). Shorter waits mean more empty fetches when idle
 #: (measured on an idle worker, CPU of worker + broker: 6% + 7% of a core at 1,500 ms, 9% + 13%
-#: at 100 ms, 9% + 15% at 50 ms), which the embedder competes with; 100 ms is the compromise.
+#: at 100 ms, 9% + 15% at 50 ms), which the embedder competes with; 100 ms is the default
+#: compromise (``TICKERWIRE_FETCH_MAX_WAIT_MS``).
 FETCH_MAX_WAIT_MS = 100
 
 
@@ -97,12 +98,15 @@ class _PromptFetchConsumerThread(AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         # Read by aiokafka when the consumer starts and builds its fetcher.
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        owner: Any = self.consumer  # the PromptFetchConsumer that made this thread
+        consumer._fetch_max_wait_ms = owner.fetch_max_wait_ms
         return consumer
 
 
 class PromptFetchConsumer(LedgerConsumer):
     """The stages' consumer: :class:`LedgerConsumer` with a short broker-side fetch wait."""
+
+    fetch_max_wait_ms: ClassVar[int] = FETCH_MAX_WAIT_MS
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return _PromptFetchConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -236,7 +240,9 @@ def build_app(deps: StageDeps) -> faust.App:
     sequencer = Sequencer(
         FaustPartitionLog(app, s.kafka_bootstrap), {topics[n]: n for n in deps.stages}
     )
-    app.transport.Consumer = ledger_consumer(sequencer, PromptFetchConsumer)  # type: ignore[misc]
+    app.transport.Consumer = ledger_consumer(  # type: ignore[misc]
+        sequencer, PromptFetchConsumer, fetch_max_wait_ms=s.fetch_max_wait_ms
+    )
 
     async def watch_sequences() -> None:
         await sequencer.watch()

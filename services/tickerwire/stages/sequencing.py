@@ -334,7 +334,8 @@ class LedgerConsumer(FaustAIOKafkaConsumer):
 
 
 def ledger_consumer(
-    sequencer: Sequencer, base: type[LedgerConsumer] = LedgerConsumer
+    sequencer: Sequencer, base: type[LedgerConsumer] = LedgerConsumer, **attrs: Any
 ) -> type[LedgerConsumer]:
-    """A subclass of ``base`` bound to ``sequencer`` (faust instantiates the class itself)."""
-    return type(base.__name__, (base,), {"sequencer": sequencer})
+    """A subclass of ``base`` bound to ``sequencer`` and any other class attributes ``attrs``
+    (faust instantiates the class itself)."""
+    return type(base.__name__, (base,), {"sequencer": sequencer, **attrs})
