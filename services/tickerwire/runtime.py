@@ -103,6 +103,7 @@ def make_handlers(
                 state=table,
                 chunker=chunker_for(res.settings, res.embedder),
                 max_body_bytes=res.settings.max_body_bytes,
+                threads=res.settings.preprocess_threads,
             ).handle
         if "embed" in stages:
             handlers["embed"] = EmbedStage(

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from semantic_text_splitter import TextSplitter
 
 from tickerwire.core.errors import EmbeddingPermanentError
@@ -226,3 +227,25 @@ async def test_a_permanent_embedding_error_dead_letters_only_that_chunk() -> Non
         ("embed", "EmbeddingPermanentError", "b")
     ]
     assert p.index.doc_texts("a") and p.index.doc_texts("c") and not p.index.doc_texts("b")
+
+
+async def test_preprocess_threads_give_the_same_records_in_the_same_order() -> None:
+    batch = [doc(f"t{i}", 1, PARAS[: 1 + i % 4]) for i in range(9)]
+    batch.insert(4, doc("t2", 2, ["a second version in the same batch " * 3]))
+    outputs = []
+    for threads in (1, 3):
+        p = Pipeline()
+        p.pre = PreprocessStage(
+            sender=p.sender,
+            state=p.state,
+            chunker=p.pre._chunker,
+            max_body_bytes=10_000,
+            threads=threads,
+        )
+        await p.pre.handle([p.raw(json.dumps(d).encode(), d["doc_id"].encode()) for d in batch])
+        outputs.append([(m.key, m.value) for m in p.sender.take("tickerwire.docs.chunks")])
+    assert outputs[0] and outputs[0] == outputs[1]
+    with pytest.raises(ValueError, match="threads"):
+        PreprocessStage(
+            sender=ListSender(), state={}, chunker=p.pre._chunker, max_body_bytes=1, threads=0
+        )

@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     # Pipeline
     chunk_tokens: int = Field(default=256, ge=16, description="Target chunk size in tokens.")
     chunk_overlap: int = Field(default=32, ge=0, description="Token overlap between chunks.")
+    preprocess_threads: int = Field(
+        default=2,
+        ge=1,
+        description="Documents of a batch cleaned and chunked at once (threads; the splitter "
+        "releases the GIL).",
+    )
     fetch_max_wait_ms: int = Field(
         default=100,
         ge=1,

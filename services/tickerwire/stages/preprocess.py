@@ -150,7 +150,12 @@ class PreprocessStage:
         chunker: ChunkerConfig,
         max_body_bytes: int,
         out_topic: str = CHUNKS_TOPIC,
+        threads: int = 2,
     ) -> None:
+        """``threads``: documents of a batch cleaned and chunked at once (threads)."""
+        if threads < 1:
+            raise ValueError("threads must be >= 1")
+        self._threads = threads
         self._sender = sender
         self._state = state
         self._chunker = chunker
@@ -170,7 +175,13 @@ class PreprocessStage:
                     out.append(self._dead.message(msg, exc))
                     parsed.append((msg, None))
             upserts = [d for _, d in parsed if d is not None and d.op == "upsert"]
-            prepared = await asyncio.to_thread(self._prepare_all, upserts)
+            # The splitter and tokenizer release the GIL: slices of the batch run in parallel.
+            slices = [upserts[k :: self._threads] for k in range(min(self._threads, len(upserts)))]
+            prepared: dict[int, Prepared | BaseException] = {}
+            for part in await asyncio.gather(
+                *(asyncio.to_thread(self._prepare_all, s) for s in slices)
+            ):
+                prepared.update(part)
             overlay: dict[bytes, DocState | None] = {}
             for msg, doc in parsed:
                 if doc is None:
