@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from semantic_text_splitter import TextSplitter
 
-from tickerwire.pipeline.chunking import chunk_document, chunk_id_for
+from tickerwire.pipeline.chunking import Chunk, chunk_document, chunk_id_for
 from tickerwire.pipeline.clean import clean_document, normalize_text
 from tickerwire.pipeline.diff import DocState, Outcome, plan_delete, plan_upsert
 from tickerwire.pipeline.redact import redact
@@ -17,6 +17,19 @@ def words(text: str) -> int:
 
 def make_splitter(capacity: int, overlap: int) -> TextSplitter:
     return TextSplitter.from_callback(words, capacity, overlap)
+
+
+def chunk_words(*, doc_id: str, title: str, text: str, max_tokens: int) -> list[Chunk]:
+    """chunk_document with word counts as tokens and no overlap."""
+    return chunk_document(
+        doc_id=doc_id,
+        title=title,
+        text=text,
+        max_tokens=max_tokens,
+        overlap=0,
+        make_splitter=make_splitter,
+        count_tokens=words,
+    )
 
 
 def test_normalize_applies_nfkc_and_drops_controls_and_boilerplate() -> None:
@@ -72,17 +85,8 @@ def test_redact_leaves_financial_figures_alone() -> None:
 
 def test_chunk_ids_are_content_addressed_and_title_prefixed() -> None:
     text = "\n\n".join(f"Paragraph {i} " + "word " * 30 for i in range(6))
-    kwargs = dict(
-        doc_id="d1",
-        title="ACME 10-K",
-        text=text,
-        max_tokens=50,
-        overlap=0,
-        make_splitter=make_splitter,
-        count_tokens=words,
-    )
-    a = chunk_document(**kwargs)  # type: ignore[arg-type]
-    b = chunk_document(**kwargs)  # type: ignore[arg-type]
+    a = chunk_words(doc_id="d1", title="ACME 10-K", text=text, max_tokens=50)
+    b = chunk_words(doc_id="d1", title="ACME 10-K", text=text, max_tokens=50)
     assert [c.chunk_id for c in a] == [c.chunk_id for c in b]
     assert len(a) >= 2
     assert all(c.embed_text.startswith("ACME 10-K\n\n") for c in a)
@@ -94,28 +98,12 @@ def test_chunk_ids_are_content_addressed_and_title_prefixed() -> None:
 def test_a_table_that_fits_stays_in_one_chunk() -> None:
     table = "\n".join(f"Row {i} | {i}.0 | {i * 2}.5" for i in range(5))
     text = "Intro " + "word " * 20 + "\n\n" + table + "\n\nOutro " + "word " * 20
-    chunks = chunk_document(
-        doc_id="d",
-        title="",
-        text=text,
-        max_tokens=40,
-        overlap=0,
-        make_splitter=make_splitter,
-        count_tokens=words,
-    )
+    chunks = chunk_words(doc_id="d", title="", text=text, max_tokens=40)
     assert any(table in c.text for c in chunks)
 
 
-def _chunks(doc_id: str, paragraphs: list[str]):  # type: ignore[no-untyped-def]
-    return chunk_document(
-        doc_id=doc_id,
-        title="T",
-        text="\n\n".join(paragraphs),
-        max_tokens=12,
-        overlap=0,
-        make_splitter=make_splitter,
-        count_tokens=words,
-    )
+def _chunks(doc_id: str, paragraphs: list[str]) -> list[Chunk]:
+    return chunk_words(doc_id=doc_id, title="T", text="\n\n".join(paragraphs), max_tokens=12)
 
 
 def test_plan_emits_only_changed_chunks_and_commits_all_ids() -> None:
@@ -169,15 +157,7 @@ def test_a_body_that_fits_or_not_is_chunked_as_the_splitter_alone_chunks_it(extr
     # Budget 20 with a 2-word title header: the body fits in 18 words.
     body = " ".join(f"w{i}" for i in range(18 + extra))
     text = f"\n  {body}\t\n"
-    chunks = chunk_document(
-        doc_id="d",
-        title="Two words",
-        text=text,
-        max_tokens=20,
-        overlap=0,
-        make_splitter=make_splitter,
-        count_tokens=words,
-    )
+    chunks = chunk_words(doc_id="d", title="Two words", text=text, max_tokens=20)
     expected = [p.strip() for p in make_splitter(18, 0).chunks(text) if p.strip()]
     assert [c.text for c in chunks] == expected
     assert len(chunks) == (1 if extra <= 0 else 2)
