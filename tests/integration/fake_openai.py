@@ -10,11 +10,12 @@ import asyncio
 import hashlib
 from collections import deque
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Self
 
 import numpy as np
 from aiohttp import web
+
+from tickerwire.core.closing import AsyncClosing
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def fake_vector(text: str, dims: int) -> list[float]:
     return result
 
 
-class FakeOpenAI:
+class FakeOpenAI(AsyncClosing):
     """``async with FakeOpenAI() as server:`` serves ``server.base_url`` until the block ends."""
 
     def __init__(self, default_dims: int = 1536, reject_containing: str | None = None) -> None:
@@ -73,14 +74,10 @@ class FakeOpenAI:
         self.base_url = f"http://127.0.0.1:{port}/v1"
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+    async def aclose(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
 
     async def _embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()

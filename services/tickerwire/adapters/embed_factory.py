@@ -19,8 +19,5 @@ def open_embedder(settings: Settings) -> Embedder:
         return OpenAIEmbedder.from_settings(settings)
     from tickerwire.adapters.embed_local import LocalEmbedder
 
-    # ``embed_threads`` is optional in Settings; unset means every core this process may use.
-    return LocalEmbedder(
-        threads=getattr(settings, "embed_threads", None),
-        workers=getattr(settings, "embed_workers", 1),
-    )
+    # ``embed_threads`` unset means every core this process may use.
+    return LocalEmbedder(threads=settings.embed_threads, workers=settings.embed_workers)

@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from types import TracebackType
 from typing import Any, Literal, Self, overload
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from aiokafka.structs import RecordMetadata
 
+from tickerwire.core.closing import AsyncClosing
 from tickerwire.core.errors import PermanentError, TickerwireError, TooLargeError
 from tickerwire.core.logging import get_logger
 from tickerwire.core.metrics import PRODUCE_REJECTED, PRODUCED
@@ -38,7 +38,7 @@ _log = get_logger(__name__)
 _HEADROOM = 64 * 1024
 
 
-class DocumentProducer:
+class DocumentProducer(AsyncClosing):
     """An async context manager that sends raw documents to Kafka.
 
     ``send`` validates against raw-document/v1 and the body limit first (raising ValidationError or
@@ -116,14 +116,6 @@ class DocumentProducer:
     async def __aenter__(self) -> Self:
         await self.start()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         if getattr(self, "_producer", None) is not None and not self._closed:

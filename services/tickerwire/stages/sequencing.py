@@ -181,7 +181,7 @@ class Sequencer:
             REDELIVERED.labels(stage=stage).inc()
             return None
         if offset > part.next:
-            if part.resync_at is not None and now - part.resync_at < self._resync_after:
+            if self._resyncing(part, now):
                 return None  # still waiting for the re-read to reach part.next
             first = await self._log.first_at_or_after(tp, part.next)
             if first is None or first < offset:
@@ -192,6 +192,10 @@ class Sequencer:
         part.resync_at = None
         part.checked_empty_to = None
         return Ticket(tp, offset, part.epoch)
+
+    def _resyncing(self, part: _Partition, now: float) -> bool:
+        """A re-read was asked for recently: wait for it before asking again."""
+        return part.resync_at is not None and now - part.resync_at < self._resync_after
 
     async def _resync(
         self, tp: TP, part: _Partition, first: int | None, seen: int | None, now: float
@@ -226,7 +230,7 @@ class Sequencer:
             topic = tp.topic
             if self._busy.get(topic) or now - self._last_admit.get(topic, now) < self._idle_after:
                 continue
-            if part.resync_at is not None and now - part.resync_at < self._resync_after:
+            if self._resyncing(part, now):
                 continue
             try:
                 pos = await self._log.position(tp)
