@@ -91,10 +91,13 @@ class Settings(BaseSettings):
     embed_threads: int | None = Field(
         default=None, ge=1, description="ONNX Runtime threads for the local model (all cores)."
     )
-    embed_workers: int = Field(
-        default=1,
+    embed_workers: int | None = Field(
+        default=None,
         ge=1,
-        description="Sub-batches the local model runs at once, sharing embed_threads between them.",
+        description=(
+            "Sub-batches the local model runs at once, sharing embed_threads between them "
+            "(default: one single-threaded worker per thread)."
+        ),
     )
 
     # Search
@@ -128,7 +131,11 @@ class Settings(BaseSettings):
         description="How long the broker holds a stage's fetch that finds no new records: "
         "shorter is fresher, longer costs less CPU when idle.",
     )
-    embed_batch_size: int = Field(default=64, ge=1, description="Max chunks per embedding call.")
+    embed_batch_size: int = Field(
+        default=128,
+        ge=1,
+        description="Max records per embed batch (its chunks are one embedding call).",
+    )
     embed_batch_window_ms: int = Field(default=20, ge=0, description="Max wait to fill a batch.")
     index_batch_size: int = Field(default=512, ge=1, description="Max points per index upsert.")
     max_body_bytes: int = Field(

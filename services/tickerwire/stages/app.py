@@ -29,6 +29,7 @@ from tickerwire.stages.base import (
     InMsg,
     OutMsg,
 )
+from tickerwire.stages.batching import BatchingStream
 from tickerwire.stages.sequencing import (
     FaustPartitionLog,
     LedgerConsumer,
@@ -222,6 +223,7 @@ def build_app(deps: StageDeps) -> faust.App:
         producer_max_batch_size=512 * 1024,
         consumer_auto_offset_reset="earliest",
         table_cleanup_interval=3600.0,
+        Stream=BatchingStream,
     )
     table = None
     if "preprocess" in deps.stages:
@@ -281,11 +283,13 @@ def _register_agent(
     topic_name = topic.get_topic_name()
 
     async def agent(stream: faust.StreamT[bytes]) -> None:
-        # noack_take hands over a batch without acking it. The sequencer admits each
+        # noack_batches hands over a batch without acking it. The sequencer admits each
         # partition's records in offset order only, and their offsets become committable only
         # after the batch is processed (or dead-lettered). A batch interrupted by shutdown or a
         # crash is never committed, so it is consumed again after the restart.
-        batches = stream.noack_take(size, within=within)  # type: ignore[attr-defined]
+        if not isinstance(stream, BatchingStream):
+            raise TypeError(f"the {name} agent needs a BatchingStream, got {type(stream)}")
+        batches = stream.noack_batches(size, within)
         async for events in batches:
             tickets = await sequencer.admit([(e.message.tp, e.message.offset) for e in events])
             batch = [in_msg(e) for e, t in zip(events, tickets, strict=True) if t is not None]
