@@ -1,11 +1,12 @@
 """Throughput of the offline embedder: passages/s (≈200-word tatqa passages) and queries/s.
 
-For each thread count and sub-batch token budget it embeds the same passages in calls of
-``--call-size`` texts and runs single short queries one by one; every figure is the best of
+For each thread count, worker count and sub-batch token budget it embeds the same passages in
+calls of ``--call-size`` texts and runs single short queries one by one; every figure is the best of
 ``--repeats`` runs, because other processes share the cores. Prints a table and writes
 bench/results/embedder.json.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/embedder_bench.py [--passages 64] [--threads 1 2]
+        [--workers 1 2]
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def load_texts(data: Path, n_passages: int, n_queries: int) -> tuple[list[str], 
 
 async def run_config(
     threads: int,
+    workers: int,
     batch_tokens: int,
     passages: list[str],
     queries: list[str],
@@ -50,7 +52,11 @@ async def run_config(
     spin: bool = False,
 ) -> dict[str, Any]:
     async with LocalEmbedder(
-        threads=threads, max_batch_tokens=batch_tokens, strip_nan_guards=strip, spin=spin
+        threads=threads,
+        workers=workers,
+        max_batch_tokens=batch_tokens,
+        strip_nan_guards=strip,
+        spin=spin,
     ) as emb:
         await emb.embed_documents(passages[:4])  # warm-up
         tokens = sum(min(emb.count_tokens(p) + 2, 256) for p in passages)
@@ -69,6 +75,7 @@ async def run_config(
         return {
             "graph": "nan-guards-stripped" if strip else "as-exported",
             "threads": threads,
+            "workers": workers,
             "spin": spin,
             "max_batch_tokens": batch_tokens,
             "rows_per_sub_batch_at_256": max(1, batch_tokens // 256),
@@ -87,24 +94,33 @@ async def amain(args: argparse.Namespace) -> int:
         f"{len(queries)} queries; calls of {args.call_size}; best of {args.repeats}"
     )
     header = (
-        f"{'threads':>7} {'batch_tok':>9} {'passages/s':>10} {'tokens/s':>9} "
+        f"{'threads':>7} {'workers':>7} {'batch_tok':>9} {'passages/s':>10} {'tokens/s':>9} "
         f"{'query p50 ms':>12} {'queries/s':>9}"
     )
     print(f"{'graph':>24} " + header)
     rows = []
-    configs = [(t, b, True, False) for t in args.threads for b in args.batch_tokens]
+    pairs = [(t, w) for t in args.threads for w in args.workers if w <= t]
+    configs = [(t, w, b, True, False) for t, w in pairs for b in args.batch_tokens]
     if args.compare_unpatched:
-        configs += [(t, args.batch_tokens[-1], False, False) for t in args.threads]
+        configs += [(t, w, args.batch_tokens[-1], False, False) for t, w in pairs]
     if args.compare_spin:
-        configs += [(t, args.batch_tokens[-1], True, True) for t in args.threads]
-    for threads, batch_tokens, strip, spin in configs:
+        configs += [(t, w, args.batch_tokens[-1], True, True) for t, w in pairs]
+    for threads, workers, batch_tokens, strip, spin in configs:
         row = await run_config(
-            threads, batch_tokens, passages, queries, args.call_size, args.repeats, strip, spin
+            threads,
+            workers,
+            batch_tokens,
+            passages,
+            queries,
+            args.call_size,
+            args.repeats,
+            strip,
+            spin,
         )
         rows.append(row)
         label = row["graph"] + (" spin" if spin else "")
         print(
-            f"{label:>24} {threads:>7} {batch_tokens:>9} {row['passages_per_s']:>10} "
+            f"{label:>24} {threads:>7} {workers:>7} {batch_tokens:>9} {row['passages_per_s']:>10} "
             f"{row['tokens_per_s']:>9} {row['query_ms_p50']:>12} {row['queries_per_s']:>9}",
             flush=True,
         )
@@ -134,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--call-size", type=int, default=64, help="texts per embed call")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="+", default=sorted({1, default_threads()}))
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=sorted({1, default_threads()}),
+        help="sub-batches run at once (each on threads // workers cores)",
+    )
     parser.add_argument("--batch-tokens", type=int, nargs="+", default=[256, 1024, 2048, 8192])
     parser.add_argument(
         "--compare-unpatched", action="store_true", help="also run the graph as exported"
