@@ -19,11 +19,21 @@ started on free loopback ports in a temp dir, with a Qdrant Edge index in the sa
     started and timed from its first preprocess batch to the last commit applied
     (target ≥ 2,000 chunks/s). ``--profile`` runs the worker under cProfile (event-loop thread).
 
-Results go to ``bench/results/pipeline_efficiency.json`` / ``pipeline_ceiling.json`` (+ PNG)::
+``floor``
+    The same worker, broker and raw documents as ``ceiling``, but the stages do no work:
+    preprocess turns each raw record into ``--chunks-per-doc`` chunk-sized payloads and a
+    commit-sized one, embed turns each chunk payload into a vector-sized one (sizes of real
+    records of the one-chunk documents: 1.2 KB and 10 KB) and passes the commit on, index only
+    counts. What is left is the framework itself (faust and aiokafka, the sequencer, batching,
+    acknowledged sends): the most any stage code on top of it could reach.
+
+Results go to ``bench/results/pipeline_efficiency.json`` / ``pipeline_ceiling.json`` /
+``pipeline_floor.json`` (+ PNG)::
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/pipeline_bench.py efficiency --docs 600
     HF_HUB_OFFLINE=1 .venv/bin/python bench/pipeline_bench.py ceiling --docs 20000
     HF_HUB_OFFLINE=1 .venv/bin/python bench/pipeline_bench.py ceiling --docs 600 --words 2000
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/pipeline_bench.py floor --docs 3000
 """
 
 from __future__ import annotations
@@ -78,6 +88,8 @@ from tickerwire.core.settings import Settings, load_settings
 from tickerwire.pipeline.sparse import SparseEncoder
 from tickerwire.produce.producer import DocumentProducer
 from tickerwire.runtime import Resources, chunker_for
+from tickerwire.stages.app import FaustSender, Handler, StageName
+from tickerwire.stages.base import CHUNKS_TOPIC, VECTORS_TOPIC, InMsg, OutMsg
 from tickerwire.stages.preprocess import prepare
 
 
@@ -632,6 +644,129 @@ def print_ceiling(r: dict[str, Any]) -> None:
     print(table(rows, "Framework ceiling (zero-cost embedder)"))
 
 
+# --- floor: the framework without stage work --------------------------------------------------
+
+
+class ForwardingWorker(InProcessWorker):
+    """The worker with stages that only move records: what the framework alone costs."""
+
+    #: Payload sizes of real records for the one-chunk documents (chunk/v1, vector/v1, commit/v1).
+    CHUNK = b"c" * 1200
+    VECTOR = b"v" * 10_000
+    COMMIT = b"m" * 200
+
+    def __init__(self, settings: Settings, res: Resources, *, docs: int, chunks: int) -> None:
+        super().__init__(settings, res)
+        self.chunks = chunks
+        self.expect = docs * (chunks + 1)
+        self.arrived = 0
+        self.last_arrival = 0.0
+        self.all_arrived = asyncio.Event()
+
+    def _factory(self) -> Callable[[Any, Any], dict[StageName, Handler]]:
+        def factory(app: Any, table: Any) -> dict[StageName, Handler]:
+            sender = FaustSender(app)
+            per_doc = [self.CHUNK] * self.chunks + [self.COMMIT]
+
+            async def preprocess(batch: Sequence[InMsg]) -> None:
+                await sender.send_all(
+                    [OutMsg(CHUNKS_TOPIC, m.key or b"", value) for m in batch for value in per_doc]
+                )
+
+            async def embed(batch: Sequence[InMsg]) -> None:
+                await sender.send_all(
+                    [
+                        OutMsg(
+                            VECTORS_TOPIC,
+                            m.key or b"",
+                            self.VECTOR if m.value[:1] == b"c" else m.value,
+                        )
+                        for m in batch
+                    ]
+                )
+
+            async def index(batch: Sequence[InMsg]) -> None:
+                self.arrived += len(batch)
+                self.last_arrival = time.perf_counter()
+                if self.arrived >= self.expect:
+                    self.all_arrived.set()
+
+            handlers: dict[StageName, Handler] = {
+                "preprocess": preprocess,
+                "embed": embed,
+                "index": index,
+            }
+            return {name: self.timer.wrap(name, h) for name, h in handlers.items()}
+
+        return factory
+
+
+async def floor(args: argparse.Namespace) -> dict[str, Any]:
+    passages = load_passages(args.corpus, args.docs, target_words=args.words)
+
+    def make(settings: Settings) -> TimedEmbedder:
+        return TimedEmbedder(ZeroEmbedder())
+
+    async with bench_session("floor", args.log_level, make) as b:
+        docs = [raw_document(f"floor-{i:06d}", p) for i, p in enumerate(passages)]
+        log(f"producing {len(docs)} docs before the worker")
+        produce_s = await bounded(
+            produce(b.settings.kafka_bootstrap, docs), args.timeout, "produce"
+        )
+        worker = ForwardingWorker(b.settings, b.res, docs=len(docs), chunks=args.chunks_per_doc)
+        meter = CpuMeter(b.broker.status().pid)
+        meter.start()
+        await bounded(worker.start(), 180, "worker start")
+        try:
+            await bounded(worker.all_arrived.wait(), args.timeout, "all records forwarded")
+            cpu = meter.stop()
+            first = worker.timer.stats["preprocess"].first_start
+            stages = worker.timer.as_dict()
+        finally:
+            await worker.stop()
+    assert first is not None
+    steady = worker.last_arrival - first
+    return {
+        "benchmark": "pipeline_floor",
+        "target": "none: the bound for ceiling's >= 2000 chunks/s",
+        "environment": environment(),
+        "params": {
+            "docs": len(docs),
+            "chunks_per_doc": args.chunks_per_doc,
+            "payload_bytes": {
+                "chunk": len(ForwardingWorker.CHUNK),
+                "vector": len(ForwardingWorker.VECTOR),
+                "commit": len(ForwardingWorker.COMMIT),
+            },
+            "kafka_partitions": b.settings.kafka_partitions,
+            "log_level": args.log_level,
+        },
+        "produce": {"seconds": round(produce_s, 3), "docs_per_s": round(len(docs) / produce_s)},
+        "seconds_first_batch_to_last_record": round(steady, 3),
+        "docs_per_s": round(len(docs) / steady, 1),
+        "chunks_per_s": round(len(docs) * args.chunks_per_doc / steady, 1),
+        "records_consumed_per_s": round(len(docs) * (1 + 2 * (args.chunks_per_doc + 1)) / steady),
+        "cpu_from_worker_start": cpu,
+        "stages": stages,
+    }
+
+
+def print_floor(r: dict[str, Any]) -> None:
+    rows: list[tuple[str, Any]] = [
+        ("documents × chunks", f"{r['params']['docs']} × {r['params']['chunks_per_doc']}"),
+        ("first batch → last record", f"{r['seconds_first_batch_to_last_record']} s"),
+        ("CHUNKS/S", r["chunks_per_s"]),
+        ("docs/s", r["docs_per_s"]),
+        ("records consumed/s", r["records_consumed_per_s"]),
+        (
+            "worker / broker CPU",
+            f"{r['cpu_from_worker_start']['process_cpu_s']} / "
+            f"{r['cpu_from_worker_start']['broker_cpu_s']} s",
+        ),
+    ]
+    print(table(rows, "Framework floor (stages that only forward records)"))
+
+
 # --- main -----------------------------------------------------------------------------------
 
 
@@ -641,7 +776,7 @@ def _digest(path: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("which", choices=["efficiency", "ceiling"])
+    parser.add_argument("which", choices=["efficiency", "ceiling", "floor"])
     parser.add_argument("--docs", type=int, default=None, help="documents (600 / 20000)")
     parser.add_argument(
         "--words",
@@ -650,6 +785,9 @@ def main() -> None:
         help="words per document (efficiency: 200; ceiling: 0 = one corpus row, one chunk each)",
     )
     parser.add_argument("--warmup", type=int, default=8, help="warm-up documents (efficiency)")
+    parser.add_argument(
+        "--chunks-per-doc", type=int, default=1, help="floor: chunk records per document"
+    )
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--timeout", type=float, default=600.0, help="bound of each phase (s)")
     parser.add_argument("--log-level", default="warning", choices=["info", "warning"])
@@ -672,11 +810,16 @@ def main() -> None:
         png = RESULTS_DIR / f"{name}.png"
         plot_efficiency(result, png)
         result["plot"] = png.name
-    else:
+    elif args.which == "ceiling":
         args.docs = args.docs or 20000
         args.words = 0 if args.words is None else args.words
         result = asyncio.run(ceiling(args))
         print_ceiling(result)
+    else:
+        args.docs = args.docs or 3000
+        args.words = 0 if args.words is None else args.words
+        result = asyncio.run(floor(args))
+        print_floor(result)
     path = write_json(name, result)
     print(f"\nwrote {path}")
 
