@@ -22,6 +22,7 @@ lint:
 
 typecheck:
 	.venv/bin/mypy
+	.venv/bin/mypy --strict bench/*.py
 
 ## Everything CI runs: install, lint, types, and the whole test suite against a real broker.
 test: setup lint typecheck

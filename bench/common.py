@@ -273,17 +273,11 @@ class TimedIndex:
 
 
 class TimedEmbedder:
-    """An Embedder that records each embed_documents call: (start, end, texts).
+    """An Embedder that records each embed_documents call: (start, end, texts)."""
 
-    ``cache_splitter=True`` memoizes ``splitter(capacity, overlap)``: the fix proposed for
-    preprocess, which otherwise builds a new tokenizer-backed splitter for every document.
-    """
-
-    def __init__(self, inner: Embedder, *, cache_splitter: bool = False) -> None:
+    def __init__(self, inner: Embedder) -> None:
         self.inner = inner
         self.calls: list[tuple[float, float, int]] = []
-        self.cache_splitter = cache_splitter
-        self._splitters: dict[tuple[int, int], Splitter] = {}
 
     def reset(self) -> None:
         self.calls.clear()
@@ -304,12 +298,7 @@ class TimedEmbedder:
         return self.inner.count_tokens(text)
 
     def splitter(self, capacity: int, overlap: int) -> Splitter:
-        if not self.cache_splitter:
-            return self.inner.splitter(capacity, overlap)
-        key = (capacity, overlap)
-        if key not in self._splitters:
-            self._splitters[key] = self.inner.splitter(capacity, overlap)
-        return self._splitters[key]
+        return self.inner.splitter(capacity, overlap)
 
     async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         started = time.perf_counter()

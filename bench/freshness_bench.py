@@ -76,7 +76,7 @@ def _delta_quantile(before: dict[str, float], after: dict[str, float], q: float)
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     def make(settings: Settings) -> TimedEmbedder:
-        return TimedEmbedder(open_embedder(settings), cache_splitter=args.cache_splitter)
+        return TimedEmbedder(open_embedder(settings))
 
     async with bench_session("fresh", args.log_level, make) as b:
         meter = CpuMeter(b.broker.status().pid)
@@ -137,14 +137,14 @@ async def _run(
         async with DocumentProducer(settings.kafka_bootstrap, client_id="bench-fresh") as prod:
             t0 = time.time()
             p0 = time.perf_counter()
-            for i, doc in enumerate(docs):
+            for i, raw in enumerate(docs):
                 due = p0 + i / rate
                 delay = due - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 lateness.append(max(0.0, time.perf_counter() - due))
-                sent_at[doc["doc_id"]] = time.time()
-                acks.append(asyncio.create_task(prod.send(doc)))
+                sent_at[raw["doc_id"]] = time.time()
+                acks.append(asyncio.create_task(prod.send(raw)))
             produce_wall = time.time() - t0
             await asyncio.gather(*acks)
         complete = await index.wait_for(set(sent_at), args.drain)
@@ -202,7 +202,6 @@ async def _run(
             "embed_batch_window_ms": settings.embed_batch_window_ms,
             "kafka_partitions": settings.kafka_partitions,
             "log_level": args.log_level,
-            "cache_splitter": args.cache_splitter,
         },
         "produced": len(sent_at),
         "indexed": len(rows),
@@ -310,9 +309,6 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=120.0, help="max wait after producing (s)")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--log-level", default="warning", choices=["info", "warning"])
-    parser.add_argument(
-        "--cache-splitter", action="store_true", help="memoize embedder.splitter (proposed fix)"
-    )
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
     if not 0 < args.duration <= 600:

@@ -239,7 +239,7 @@ async def efficiency(args: argparse.Namespace) -> dict[str, Any]:
     passages = load_passages(args.corpus, args.docs + args.warmup, target_words=args.words)
 
     def make(settings: Settings) -> TimedEmbedder:
-        return TimedEmbedder(open_embedder(settings), cache_splitter=args.cache_splitter)
+        return TimedEmbedder(open_embedder(settings))
 
     async with bench_session("eff", args.log_level, make) as b:
         meter = CpuMeter(b.broker.status().pid)
@@ -344,7 +344,6 @@ async def _efficiency_run(
             "kafka_partitions": settings.kafka_partitions,
             "embedder": embedder.name,
             "log_level": args.log_level,
-            "cache_splitter": args.cache_splitter,
             "corpus": str(args.corpus),
             "prepare_alone_ms_per_doc": round(1000 * prep_s / len(docs), 2),
         },
@@ -519,7 +518,7 @@ async def ceiling(args: argparse.Namespace) -> dict[str, Any]:
     passages = load_passages(args.corpus, args.docs, target_words=args.words)
 
     def make(settings: Settings) -> TimedEmbedder:
-        return TimedEmbedder(ZeroEmbedder(), cache_splitter=args.cache_splitter)
+        return TimedEmbedder(ZeroEmbedder())
 
     async with bench_session("ceil", args.log_level, make) as b:
         return await _ceiling_run(args, b.settings, b.res, b.embedder, b.index, passages)
@@ -580,7 +579,6 @@ async def _ceiling_run(
             "index_batch_size": settings.index_batch_size,
             "kafka_partitions": settings.kafka_partitions,
             "log_level": args.log_level,
-            "cache_splitter": args.cache_splitter,
             "profile": profiler is not None,
         },
         "complete": complete,
@@ -792,11 +790,6 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="bound of each phase (s)")
     parser.add_argument("--log-level", default="warning", choices=["info", "warning"])
     parser.add_argument("--profile", action="store_true", help="ceiling: cProfile the worker")
-    parser.add_argument(
-        "--cache-splitter",
-        action="store_true",
-        help="memoize embedder.splitter(capacity, overlap) (the proposed preprocess fix)",
-    )
     parser.add_argument("--tag", default="", help="suffix of the result file name")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
