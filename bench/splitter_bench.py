@@ -15,11 +15,8 @@ import os
 import time
 from typing import Any
 
-from semantic_text_splitter import TextSplitter
-from tokenizers import Tokenizer
-
 from common import DEFAULT_CORPUS, environment, load_passages, table, write_json
-from tickerwire.adapters.embed_local import ModelFiles
+from pipeline_bench import ZeroEmbedder
 
 
 def main() -> None:
@@ -30,11 +27,9 @@ def main() -> None:
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    tok = Tokenizer.from_file(str(ModelFiles.installed().tokenizer))
-    tok.no_truncation()
-    tok.no_padding()
+    tokenizer = ZeroEmbedder()  # the MiniLM tokenizer, as preprocess uses it; no model
     texts = [p.text for p in load_passages(DEFAULT_CORPUS, args.docs, target_words=args.words)]
-    splitter = TextSplitter.from_huggingface_tokenizer(tok, args.capacity, args.overlap)
+    splitter = tokenizer.splitter(args.capacity, args.overlap)
     split_s = encode_s = float("inf")
     chunks = 0
     for _ in range(args.repeats):
@@ -43,7 +38,7 @@ def main() -> None:
         split_s = min(split_s, time.perf_counter() - started)
         started = time.perf_counter()
         for t in texts:
-            tok.encode(t, add_special_tokens=False)
+            tokenizer.count_tokens(t)
         encode_s = min(encode_s, time.perf_counter() - started)
     cores = len(os.sched_getaffinity(0))
     ms_per_chunk = 1000 * split_s / chunks

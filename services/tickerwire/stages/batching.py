@@ -74,8 +74,6 @@ class BatchingStream(faust.Stream):  # type: ignore[type-arg]
                     break
                 if not full.is_set():
                     await self.wait_for_stopped(full, timeout=within)  # type: ignore[arg-type]
-                if not events:
-                    continue
                 handing_over = self.loop.create_future()
                 try:
                     yield list(events)
