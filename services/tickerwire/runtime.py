@@ -11,8 +11,8 @@ import contextlib
 import functools
 import time
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import faust
 import mode
@@ -25,10 +25,14 @@ from tickerwire.core.settings import Settings
 from tickerwire.pipeline.sparse import SparseEncoder
 from tickerwire.query.api import create_app
 from tickerwire.query.search import SearchService
+from tickerwire.query.understanding import EntityRegistry
 from tickerwire.stages.app import ALL_STAGES, FaustSender, Handler, StageDeps, StageName, build_app
 from tickerwire.stages.embed import EmbedStage
 from tickerwire.stages.index import IndexStage
 from tickerwire.stages.preprocess import ChunkerConfig, PreprocessStage
+
+if TYPE_CHECKING:
+    from tickerwire.adapters.entity_feed import EntityFeed
 
 log = structlog.get_logger("tickerwire.runtime")
 
@@ -41,6 +45,18 @@ class Resources:
     embedder: Embedder
     sparse: SparseEncoder
     index: VectorIndex | None
+    #: Names and tickers learned from the documents (fed by :meth:`follow_entities`).
+    registry: EntityRegistry = field(default_factory=EntityRegistry)
+    entity_feed: EntityFeed | None = None
+
+    async def follow_entities(self, bootstrap: str | None = None) -> EntityFeed:
+        """Start feeding :attr:`registry` from the entities topic (once); returns the feed."""
+        from tickerwire.adapters.entity_feed import EntityFeed
+
+        if self.entity_feed is None:
+            self.entity_feed = EntityFeed(bootstrap or self.settings.kafka_bootstrap, self.registry)
+            await self.entity_feed.start()
+        return self.entity_feed
 
     def search_service(self) -> SearchService:
         """The search use case over these resources (needs the index)."""
@@ -50,10 +66,13 @@ class Resources:
             sparse=self.sparse,
             index=self.index,
             hybrid=self.settings.hybrid_params(),
+            registry=self.registry,
         )
 
     async def aclose(self) -> None:
-        """Close the index (flushes Edge) and the embedder; idempotent."""
+        """Stop the entity feed, close the index (flushes Edge) and the embedder; idempotent."""
+        if self.entity_feed is not None:
+            await self.entity_feed.aclose()
         if self.index is not None:
             await self.index.aclose()
         await self.embedder.aclose()
@@ -132,6 +151,7 @@ class HttpService(mode.Service):
     def __init__(self, res: Resources, host: str, port: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         assert res.index is not None
+        self._res = res
         search = res.search_service()
         asgi = create_app(settings=res.settings, search=search)
         config = uvicorn.Config(
@@ -141,10 +161,13 @@ class HttpService(mode.Service):
         self._task: asyncio.Task[None] | None = None
 
     async def on_start(self) -> None:
+        await self._res.follow_entities()
         self._task = asyncio.ensure_future(self._server.serve())
         log.info("http_started", host=self._server.config.host, port=self._server.config.port)
 
     async def on_stop(self) -> None:
+        if self._res.entity_feed is not None:  # its task lives on this loop: stop it here
+            await self._res.entity_feed.aclose()
         self._server.should_exit = True
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
@@ -156,6 +179,7 @@ async def serve_query(settings: Settings) -> None:
     res = await open_resources(settings, with_index=True)
     try:
         assert res.index is not None
+        await res.follow_entities()
         search = res.search_service()
         asgi = create_app(settings=res.settings, search=search)
         config = uvicorn.Config(

@@ -93,6 +93,10 @@ DOCUMENTS = Counter(
     "Documents seen by preprocess, by result (new, updated, unchanged, stale, deleted).",
     ["result"],
 )
+ENTITIES_EMITTED = Counter(
+    "tickerwire_preprocess_entities_emitted_total",
+    "Entity observations (name -> ticker) sent to the entities topic.",
+)
 
 # --- embed ------------------------------------------------------------------------------------
 EMBED_CALLS = Counter(
@@ -202,4 +206,13 @@ QUERY_SECONDS = Histogram(
 ASK_REFUSED = Counter(
     "tickerwire_ask_refused_total",
     "Questions answered 'not enough evidence' instead of a guess.",
+)
+ENTITIES_KNOWN = Gauge(
+    "tickerwire_query_entities_known",
+    "Tickers the query service's entity registry has learned from the entities topic.",
+)
+QUERY_UNDERSTOOD = Counter(
+    "tickerwire_query_understood_total",
+    "Searches whose question named a company, ticker or period, by how it applied.",
+    ["applied_as"],
 )

@@ -50,6 +50,8 @@ class SearchIn(BaseModel):
     k: Annotated[int, Field(ge=1, le=100)] = 10
     mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
     filters: FiltersIn = FiltersIn()
+    #: Query understanding (companies, tickers, periods named in the query); false turns it off.
+    understand: bool = True
 
 
 def _iso(ts: float | None) -> str | None:
@@ -113,12 +115,17 @@ def create_app(
     @app.post("/v1/search", dependencies=[Depends(require_key)])
     async def v1_search(body: SearchIn) -> dict[str, Any]:
         result = await search.search(
-            body.query, k=body.k, mode=body.mode, filters=body.filters.to_filters()
+            body.query,
+            k=body.k,
+            mode=body.mode,
+            filters=body.filters.to_filters(),
+            understand=body.understand,
         )
         return {
             "hits": [hit_to_json(h) for h in result.hits],
             "watermark": watermark_json(result.watermark),
             "timings": result.timings,
+            "understood": result.understood,
         }
 
     @app.get("/v1/documents/{doc_id:path}", dependencies=[Depends(require_key)])
