@@ -33,12 +33,13 @@ from tickerwire.query.understanding import (
     understand,
 )
 
-#: Rank constant of the boost re-rank: a candidate at rank r scores (1 + BOOST * m) / (RANK_K + r),
-#: m being the share of boosted aspects it matches. With both at these values a fully matching
-#: candidate at rank 80 still passes a non-matching one at rank 10, and never one above it at
-#: rank 1-9 unless it sat within ~2x+60 ranks of it: a boost, not a filter.
-BOOST_RANK_K = 60
-BOOST = 1.0
+#: The boost re-rank: a candidate at rank r (from 1) scores (1 + BOOST * m) / (BOOST_RANK_K + r),
+#: m being the share of boosted aspects it matches. A full match at rank r thus passes a
+#: non-matching candidate at rank r' only when r < 1.5 r' + 10: rank 11 may take the top, rank 30
+#: passes rank 14 and below, rank 90 only rank 54 and below. A moderate lift that keeps the
+#: index's order between equals, so a wrong guess moves the answer down a little, never out.
+BOOST_RANK_K = 20
+BOOST = 0.5
 
 
 class QuerySparseEncoder(Protocol):
