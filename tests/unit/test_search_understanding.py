@@ -26,8 +26,8 @@ from tickerwire.query.understanding import EntityRegistry, Understanding
 AS_OF = datetime(2026, 11, 27, tzinfo=UTC)
 
 
-def _ts(*args: int) -> float:
-    return datetime(*args, tzinfo=UTC).timestamp()
+def _ts(year: int, month: int, day: int, hour: int = 0) -> float:
+    return datetime(year, month, day, hour, tzinfo=UTC).timestamp()
 
 
 def point(doc_id: str, tickers: list[str], published: float, **extra: Any) -> dict[str, Any]:

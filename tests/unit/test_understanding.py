@@ -233,8 +233,8 @@ def test_fiscal_periods_of_documents_parse(value: str, expected: tuple[int, int 
     assert parse_fiscal_period(value) == expected
 
 
-def _ts(*args: int) -> float:
-    return datetime(*args, tzinfo=UTC).timestamp()
+def _ts(year: int, month: int, day: int, hour: int = 0) -> float:
+    return datetime(year, month, day, hour, tzinfo=UTC).timestamp()
 
 
 def test_a_documents_own_fiscal_period_wins_over_its_publication_date() -> None:
