@@ -162,8 +162,14 @@ async def _ask_all(
     res = await open_resources(settings, with_index=True)
     try:
         feed = await res.follow_entities(bootstrap)
-        async with asyncio.timeout(ENTITIES_CATCH_UP_S):
-            await feed.caught_up.wait()
+        try:
+            async with asyncio.timeout(ENTITIES_CATCH_UP_S):
+                await feed.caught_up.wait()
+        except TimeoutError:
+            raise ConfigError(
+                f"the entity registry did not read the entities topic on {bootstrap} "
+                f"in {ENTITIES_CATCH_UP_S:.0f}s"
+            ) from None
         search = res.search_service()
         out: dict[str, dict[str, float]] = {}
         with progress_bar(console) as progress:
