@@ -111,6 +111,19 @@ def test_years_used_as_reference_points_are_comparative() -> None:
     assert not plain.comparative
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What production rate changes is Boeing forecasting for FY2023?",
+        "What revenue outlook did NVIDIA give for the fourth quarter of fiscal 2027?",
+        "How much does Verizon expect to pay in 2024?",
+    ],
+)
+def test_the_period_of_a_forward_looking_question_is_a_reference_point(question: str) -> None:
+    (period,) = extract_periods(question, as_of=AS_OF)
+    assert period.comparative
+
+
 # --- entities -----------------------------------------------------------------------------------
 
 
@@ -199,6 +212,7 @@ def test_a_period_without_a_company_only_boosts() -> None:
         "Has 3M increased its debt between FY2023 and FY2022?",  # two periods
         "How fast did NVIDIA grow last quarter?",  # relative
         "How has Tesla's revenue changed since 2019?",  # a reference point
+        "What production rate changes is 3M forecasting for FY2023?",  # forward-looking
     ],
 )
 def test_a_company_filters_but_an_uncertain_period_only_boosts(question: str) -> None:

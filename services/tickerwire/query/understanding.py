@@ -75,7 +75,8 @@ class Period:
     """A period a question names: a year, or a quarter of it; fiscal or calendar.
 
     ``relative`` marks periods derived from "last quarter" / "last year"; ``comparative`` marks a
-    year used as a reference point ("since 2019", "from 2018 to 2019").
+    period used as a reference point ("since 2019", "from 2018 to 2019", "guidance for FY2023"):
+    the documents sought are not necessarily of that period.
     """
 
     year: int
@@ -144,6 +145,14 @@ _COMPARATIVE = re.compile(
 )
 
 
+#: Words of a forward-looking question: the period it names is the one forecast, and the
+#: documents that forecast it come from before it.
+_FORWARD = re.compile(
+    r"\b(forecast\w*|expect\w*|outlook|guidance|guiding|projection\w*|anticipat\w*)\b",
+    re.IGNORECASE,
+)
+
+
 def _year(text: str) -> int:
     digits = text.lstrip("'")
     return int(digits) if len(digits) == 4 else 2000 + int(digits)
@@ -187,13 +196,15 @@ def extract_periods(question: str, *, as_of: datetime | None = None) -> list[Per
     """The periods ``question`` names, in order of appearance, without duplicates.
 
     Relative periods ("last quarter", "this year") count back from ``as_of`` (or now); they are
-    calendar periods unless the question says "fiscal".
+    calendar periods unless the question says "fiscal". In a forward-looking question ("what is
+    it forecasting for FY2023?") every period is a reference point, like "since 2019".
     """
     text = question
+    forward = bool(_FORWARD.search(question))
     found: list[tuple[int, Period]] = []
     for kind, pattern in _PATTERNS:
         for m in pattern.finditer(text):
-            comparative = bool(_COMPARATIVE.search(text[: m.start()]))
+            comparative = forward or bool(_COMPARATIVE.search(text[: m.start()]))
             found.append((m.start(), _period_from(kind, m, comparative)))
         # Blank out what matched (same length) so a less specific pattern cannot take it again.
         text = pattern.sub(lambda m: " " * len(m.group(0)), text)
