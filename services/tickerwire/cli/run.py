@@ -159,6 +159,12 @@ def _print_hits(result: dict[str, Any]) -> None:
         snippet = " ".join(str(hit["text"]).split())[:240]
         table.add_row(str(n), f"{hit['score']:.4f}", doc, snippet)
     console.print(table)
+    if result.get("understood"):
+        u = result["understood"]
+        console.print(
+            f"[dim]understood: tickers {u['tickers']} · periods {u['periods']} · "
+            f"applied as {u['applied_as']}[/dim]"
+        )
     wm = result["watermark"]
     console.print(
         f"[dim]watermark: published {wm['published_at']} · indexed {wm['indexed_at']} · "
