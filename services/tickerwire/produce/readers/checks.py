@@ -19,7 +19,7 @@ from tickerwire.core.errors import (
     TooLargeError,
     ValidationError,
 )
-from tickerwire.core.records import RawDocument
+from tickerwire.core.records import RAW_SCHEMA, RawDocument
 from tickerwire.core.schemas import validate
 
 
@@ -81,7 +81,13 @@ BOM = b"\xef\xbb\xbf"
 
 
 def check_document(obj: object, *, max_body_bytes: int) -> RawDocument:
-    """Check one raw-document/v1 value and its body size; raise a PermanentError with a reason."""
+    """Check one raw-document/v1 value and its body size; raise a PermanentError with a reason.
+
+    A record without ``"schema"`` is a raw-document/v1 (the only kind a producer sends); one that
+    names another schema is refused with that reason. ``obj`` itself is never modified.
+    """
+    if isinstance(obj, dict):
+        obj = _with_schema_tag(obj)
     validate("raw-document.v1", obj)
     if isinstance(obj, dict):
         body = obj.get("body")
@@ -95,6 +101,18 @@ def check_document(obj: object, *, max_body_bytes: int) -> RawDocument:
         return RawDocument.model_validate(obj)
     except pydantic.ValidationError as exc:  # the schema passed; the model is never looser
         raise ValidationError(str(exc.errors(include_url=False)[0]["msg"])) from exc
+
+
+def _with_schema_tag(obj: dict[str, Any]) -> dict[str, Any]:
+    if "schema" not in obj:
+        return {"schema": RAW_SCHEMA, **obj}
+    tag = obj["schema"]
+    if tag != RAW_SCHEMA:
+        raise ValidationError(
+            f"$.schema: {tag!r} is not a record this producer sends; "
+            f"set it to {RAW_SCHEMA!r} or leave it out"
+        )
+    return obj
 
 
 def build(location: str, obj: dict[str, Any], *, max_body_bytes: int) -> ReadResult:
