@@ -43,6 +43,7 @@ def to_point(rec: VectorRecord, indexed_ts: float) -> Point:
             "published_ts": rec.published_at.timestamp(),
             "indexed_ts": indexed_ts,
             "model": rec.model,
+            **({} if rec.facts is None else rec.facts.to_json_dict()),
         },
     )
 
