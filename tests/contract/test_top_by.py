@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from tickerwire.core.errors import ValidationError
+from tickerwire.core.payload import IndexPayload
 from tickerwire.core.ports import Point, SearchFilters, SparseVector, VectorIndex
+from tickerwire.core.records import DocFacts
 
 from ._corpus import basis, point_id
 
@@ -33,34 +35,36 @@ MARKET: tuple[tuple[str, str, datetime, float, float, float | None, float], ...]
 )
 
 
-def _payload(doc_id: str, ticker: str, day: datetime, doc_type: str) -> dict[str, Any]:
-    return {
-        "doc_id": doc_id,
-        "chunk_id": point_id(doc_id, 0),
-        "chunk_index": 0,
-        "text": f"{doc_id} text",
-        "title": f"{doc_id} title",
-        "url": None,
-        "source": "market-data",
-        "doc_type": doc_type,
-        "tickers": [ticker],
-        "published_at": day.isoformat(),
-        "published_ts": day.timestamp(),
-        "version": 1,
-        "indexed_ts": day.timestamp() + 5,
-    }
+def _payload(
+    doc_id: str, ticker: str, day: datetime, doc_type: str, facts: DocFacts | None = None
+) -> dict[str, Any]:
+    return IndexPayload(
+        doc_id=doc_id,
+        chunk_id=point_id(doc_id, 0),
+        chunk_index=0,
+        version=1,
+        text=f"{doc_id} text",
+        title=f"{doc_id} title",
+        url=None,
+        source="market-data",
+        doc_type=doc_type,
+        tickers=[ticker],
+        published_at=day,
+        indexed_ts=day.timestamp() + 5,
+        facts=facts,
+    ).to_dict()
 
 
 def _points() -> list[Point]:
     points = []
     for i, (doc_id, ticker, day, price, change, pct, volume) in enumerate(MARKET):
-        payload = _payload(doc_id, ticker, day, "market_stats")
-        payload.update(price=price, change=change, volume=volume)
+        numbers = {"price": price, "change": change, "volume": volume}
         if pct is not None:
-            payload["change_pct"] = pct
+            numbers["change_pct"] = pct
+        payload = _payload(doc_id, ticker, day, "market_stats", DocFacts(**numbers))
         points.append(Point(point_id(doc_id, 0), basis(i), SparseVector((1,), (1.0,)), payload))
-    news = _payload("news:1", "NVDA", DAY2, "filing")
-    news.update(company="NVIDIA", fiscal_period="2027Q3", fiscal_year=2027)
+    facts = DocFacts(company="NVIDIA", fiscal_period="2027Q3", fiscal_year=2027)
+    news = _payload("news:1", "NVDA", DAY2, "filing", facts)
     points.append(Point(point_id("news:1", 0), basis(7), SparseVector((2,), (1.0,)), news))
     return points
 

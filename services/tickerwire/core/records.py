@@ -94,7 +94,7 @@ def _parse_date_time(value: object) -> object:
     return value
 
 
-def _format_date_time(value: datetime) -> str:
+def format_date_time(value: datetime) -> str:
     """RFC 3339 with ``Z`` for UTC and milliseconds when that is all the precision there is."""
     spec = "milliseconds" if value.microsecond % 1000 == 0 and value.microsecond else "auto"
     text = value.isoformat(timespec=spec)
@@ -104,7 +104,7 @@ def _format_date_time(value: datetime) -> str:
 Timestamp = Annotated[
     AwareDatetime,
     BeforeValidator(_parse_date_time),
-    PlainSerializer(_format_date_time, return_type=str, when_used="json"),
+    PlainSerializer(format_date_time, return_type=str, when_used="json"),
 ]
 Uri = Annotated[
     str, AfterValidator(_check_uri), WithJsonSchema({"type": "string", "format": "uri"})
