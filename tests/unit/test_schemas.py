@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import pytest
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as JsonSchemaValidationError
@@ -437,3 +438,84 @@ def test_chunk_facts_round_trip_and_agree_with_the_schema() -> None:
         validator("chunk.v1").validate(bad)
     with pytest.raises(ValidationError, match=r"\$\.facts\.price"):
         ChunkRecord.from_bytes(json.dumps(bad).encode())
+
+
+# --- the schema files are generated from the models ---------------------------------------------
+
+
+def test_committed_schema_files_are_what_the_models_generate(tmp_path: Path) -> None:
+    from tickerwire.core.schema_export import check, write
+
+    assert check() == []
+    write(tmp_path)
+    (tmp_path / "chunk.v1.json").write_text("{}\n", encoding="utf-8")
+    assert check(tmp_path) == ["chunk.v1"]
+
+
+def test_schemas_check_command_fails_on_a_stale_file(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tickerwire.cli import app
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["schemas", "generate", "--dir", str(tmp_path)]).exit_code == 0
+    assert runner.invoke(app, ["schemas", "check", "--dir", str(tmp_path)]).exit_code == 0
+    (tmp_path / "dlq.v1.json").write_text("{}\n", encoding="utf-8")
+    result = runner.invoke(app, ["schemas", "check", "--dir", str(tmp_path)])
+    assert result.exit_code == 1
+
+
+_RAW_UPSERT = "raw-document.v1.upsert-html.json"
+_MARKET = {"doc_type": "market_stats"}
+
+#: (example, change, valid?): samples on both sides of each rule.
+AGREEMENT: list[tuple[str, dict[str, Any], bool]] = [
+    (_RAW_UPSERT, {}, True),
+    (_RAW_UPSERT, {"title": None}, False),
+    (_RAW_UPSERT, {"url": None}, True),
+    (_RAW_UPSERT, {"body": 3}, False),
+    (_RAW_UPSERT, {"tickers": ["AAPL", "AAPL"]}, False),
+    (_RAW_UPSERT, {"tickers": ["aapl"]}, False),
+    (_RAW_UPSERT, {"language": "english"}, False),
+    (_RAW_UPSERT, {"published_at": "2026-11-27T10:00:00"}, False),
+    (_RAW_UPSERT, {"doc_type": "memo"}, False),
+    (_RAW_UPSERT, {"metadata": {"company": "Acme", "fiscal_period": "FY2026"}}, True),
+    (_RAW_UPSERT, {"metadata": {"company": 7}}, False),
+    (_RAW_UPSERT, {"metadata": {"fiscal_period": ""}}, False),
+    (_RAW_UPSERT, {"metadata": {"company": None}}, True),
+    (_RAW_UPSERT, _MARKET | {"metadata": {"price": 1.5, "volume": 10}}, True),
+    (_RAW_UPSERT, _MARKET | {"metadata": {"price": "1.5"}}, False),
+    (_RAW_UPSERT, _MARKET | {"metadata": {"change": True}}, False),
+    (_RAW_UPSERT, _MARKET | {"metadata": {"volume": -1}}, False),
+    (_RAW_UPSERT, {"metadata": {"price": "n/a"}}, True),
+    ("raw-document.v1.delete.json", {}, True),
+    ("raw-document.v1.delete.json", {"source": None}, False),
+    ("raw-document.v1.delete.json", {"op": "move"}, False),
+    ("chunk.v1.json", {"facts": {"company": "Acme", "fiscal_year": 2026}}, True),
+    ("chunk.v1.json", {"facts": {"price": "1"}}, False),
+    ("chunk.v1.json", {"facts": {"volume": -1.0}}, False),
+    ("chunk.v1.json", {"facts": {"other": 1}}, False),
+    ("chunk.v1.json", {"url": None}, True),
+    ("vector.v1.json", {"facts": {"change_pct": -2.5}}, True),
+    ("vector.v1.json", {"dense": []}, False),
+    ("commit.v1.upsert.json", {"chunk_ids": []}, True),
+    ("commit.v1.upsert.json", {"content_hash": None}, True),
+    ("commit.v1.upsert.json", {"version": -1}, False),
+    ("dlq.v1.json", {"doc_id": None}, True),
+    ("dlq.v1.json", {"stage": "nowhere"}, False),
+]
+
+
+@pytest.mark.parametrize(("example", "change", "valid"), AGREEMENT)
+def test_schema_and_model_agree_on_valid_and_invalid_samples(
+    example: str, change: dict[str, Any], valid: bool
+) -> None:
+    name = _example_schema(EXAMPLES / example)
+    obj = _example(example) | change
+    schema_ok = not list(validator(name).iter_errors(obj))
+    try:
+        MODELS[name].model_validate_json(json.dumps(obj), strict=True)
+        model_ok = True
+    except pydantic.ValidationError:
+        model_ok = False
+    assert (schema_ok, model_ok) == (valid, valid)

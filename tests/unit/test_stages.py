@@ -299,11 +299,11 @@ async def test_a_changed_market_number_alone_reindexes_the_document() -> None:
 @pytest.mark.parametrize(
     ("doc_type", "metadata", "reason"),
     [
-        ("market_stats", {"price": "12.5"}, "$.metadata.price: '12.5' is not a finite number"),
-        ("market_stats", {"volume": True}, "$.metadata.volume: True is not a finite number"),
-        ("market_stats", {"volume": -3}, "$.metadata.volume: -3 is negative"),
-        ("filing", {"company": 7}, "$.metadata.company: 7 is not a non-empty string"),
-        ("filing", {"fiscal_period": ""}, "$.metadata.fiscal_period: '' is not a non-empty"),
+        ("market_stats", {"price": "12.5"}, "$.metadata.price: '12.5' is not of type 'number'"),
+        ("market_stats", {"volume": True}, "$.metadata.volume: True is not of type 'number'"),
+        ("market_stats", {"volume": -3}, "$.metadata.volume: -3 is less than the minimum of 0"),
+        ("filing", {"company": 7}, "$.metadata.company: 7 is not of type 'string'"),
+        ("filing", {"fiscal_period": ""}, "$.metadata.fiscal_period: '' should be non-empty"),
     ],
 )
 async def test_a_metadata_fact_of_the_wrong_type_is_dead_lettered_with_its_path(

@@ -30,7 +30,6 @@ from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import feedparser
-import pydantic
 
 from tickerwire.core.errors import (
     DecodeError,
@@ -39,8 +38,8 @@ from tickerwire.core.errors import (
     TooLargeError,
     ValidationError,
 )
-from tickerwire.core.records import RAW_SCHEMA, TICKER_PATTERN, RawDocument
-from tickerwire.core.schemas import decode_json, validate
+from tickerwire.core.records import RAW_SCHEMA, TICKER_PATTERN, RawDocument, raw_document_from
+from tickerwire.core.schemas import decode_json
 
 __all__ = [
     "EXTENSIONS",
@@ -122,19 +121,14 @@ _BOM = b"\xef\xbb\xbf"
 
 def check_document(obj: object, *, max_body_bytes: int) -> RawDocument:
     """Check one raw-document/v1 value and its body size; raise a PermanentError with a reason."""
-    validate("raw-document.v1", obj)
-    if isinstance(obj, dict):
-        body = obj.get("body")
-        if isinstance(body, str):
-            size = len(body.encode("utf-8"))
-            if size > max_body_bytes:
-                raise TooLargeError(
-                    f"$.body: {size:,} bytes of UTF-8, over the limit of {max_body_bytes:,}"
-                )
-    try:
-        return RawDocument.model_validate(obj)
-    except pydantic.ValidationError as exc:  # the schema passed; the model is never looser
-        raise ValidationError(str(exc.errors(include_url=False)[0]["msg"])) from exc
+    doc = raw_document_from(obj)
+    if doc.body is not None:
+        size = len(doc.body.encode("utf-8"))
+        if size > max_body_bytes:
+            raise TooLargeError(
+                f"$.body: {size:,} bytes of UTF-8, over the limit of {max_body_bytes:,}"
+            )
+    return doc
 
 
 def _build(location: str, obj: dict[str, Any], *, max_body_bytes: int) -> ReadResult:
