@@ -85,7 +85,7 @@ from tickerwire.core.logging import configure_logging
 from tickerwire.core.ports import Embedder, Splitter
 from tickerwire.core.records import RawDocument
 from tickerwire.core.settings import Settings, load_settings
-from tickerwire.pipeline.sparse import SparseEncoder
+from tickerwire.pipeline.sparse import BM25Encoder
 from tickerwire.produce.producer import DocumentProducer
 from tickerwire.runtime import Resources, chunker_for
 from tickerwire.stages.app import FaustSender, Handler, StageName
@@ -155,7 +155,7 @@ def bench_settings(bootstrap: str, workdir: Path, app_id: str, log_level: str) -
 async def open_bench_resources(settings: Settings, embedder: Embedder) -> Resources:
     index = TimedIndex(open_index(settings, embedder.dim))
     await index.ensure_collection(embedder.dim)
-    return Resources(settings=settings, embedder=embedder, sparse=SparseEncoder(), index=index)
+    return Resources(settings=settings, embedder=embedder, sparse=BM25Encoder(), index=index)
 
 
 @dataclass

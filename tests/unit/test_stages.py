@@ -71,6 +71,9 @@ class HashEmbedder:
 
 
 class OneHotSparse:
+    def encode_query(self, text: str) -> SparseVector:
+        return self.encode_document(text)
+
     def encode_document(self, text: str) -> SparseVector:
         return SparseVector(indices=(1,), values=(1.0,))
 

@@ -93,6 +93,19 @@ class Splitter(Protocol):
 
 
 @runtime_checkable
+class SparseEncoder(Protocol):
+    """Text to sparse (BM25-style) vectors; documents and queries share one term space."""
+
+    def encode_document(self, text: str) -> SparseVector:
+        """The vector of a passage as it is indexed."""
+        ...
+
+    def encode_query(self, text: str) -> SparseVector:
+        """The vector of a search query, matching :meth:`encode_document`'s terms."""
+        ...
+
+
+@runtime_checkable
 class Embedder(Protocol):
     """Dense text embeddings. Implementations never block the event loop."""
 
