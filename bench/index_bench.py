@@ -11,7 +11,7 @@ comparison, while ``EdgeShard.optimize()`` runs in a thread of this process (``-
 
 The ``commits`` section measures how fast commit records are applied, as the index stage does:
 ``--commit-docs`` single-chunk documents are upserted, then one commit per document is applied
-in batches of ``--commit-batch``, once per document (``delete_document_except``, the old path)
+in batches of ``--commit-batch``, once per document (one ``apply_commits`` call each, the old path)
 and once per batch (``apply_commits``), each on a fresh index. Two cases: ``keep`` (the commit
 keeps the document's chunk, the common case of a new document: nothing is deleted) and ``drop``
 (the commit keeps nothing: every document is deleted).
@@ -212,10 +212,10 @@ def single_chunk_docs(corpus: Corpus, n: int) -> list[Point]:
 
 
 async def per_doc(index: VectorIndex, commits: Sequence[tuple[str, Sequence[str]]]) -> int:
-    """The old path: one ``delete_document_except`` per commit."""
+    """The old path: one ``apply_commits`` call per commit."""
     deleted = 0
     for doc_id, keep in commits:
-        deleted += await index.delete_document_except(doc_id, keep)
+        deleted += await index.apply_commits([(doc_id, keep)])
     return deleted
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import NAMESPACE_URL, uuid5
@@ -84,9 +85,19 @@ CORPUS = make_corpus()
 BY_INDEX = {p.payload["corpus_index"]: p.id for p in CORPUS}
 
 
-async def open_backend(kind: str, tmp_path: Path) -> VectorIndex:
+#: Either back end. The suite uses the concrete classes: besides the VectorIndex port it audits
+#: ids with ``all_point_ids`` and ``document_point_ids``, which only tests need.
+ConcreteIndex = EdgeIndex | ServerIndex
+
+
+async def delete_except(index: VectorIndex, doc_id: str, keep: Sequence[str]) -> int:
+    """Delete the points of ``doc_id`` not in ``keep``: one commit through the port."""
+    return await index.apply_commits([(doc_id, keep)])
+
+
+async def open_backend(kind: str, tmp_path: Path) -> ConcreteIndex:
     """An opened, empty index of ``kind`` (``edge`` in tmp_path, ``server`` in local mode)."""
-    index: VectorIndex
+    index: ConcreteIndex
     if kind == "edge":
         index = EdgeIndex(tmp_path / "edge")
     else:

@@ -319,10 +319,6 @@ class EdgeIndex(EdgeMaintenance, AsyncClosing):
         INDEX_WRITES.labels(BACKEND, "delete").inc()
         return deleted
 
-    async def delete_document_except(self, doc_id: str, keep: Sequence[str]) -> int:
-        """Delete the points of ``doc_id`` not in ``keep`` (all of them when it is empty)."""
-        return await self.apply_commits([(doc_id, keep)])
-
     # --- reads ----------------------------------------------------------------------------------
 
     def _scroll_sync(self, flt: qe.Filter | None, payload: bool) -> list[ScoredHit]:

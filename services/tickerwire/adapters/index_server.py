@@ -237,10 +237,6 @@ class ServerIndex(AsyncClosing):
         INDEX_DELETES.labels(BACKEND).inc(doomed)
         return doomed
 
-    async def delete_document_except(self, doc_id: str, keep: Sequence[str]) -> int:
-        """Delete the points of ``doc_id`` not in ``keep`` (all of them when it is empty)."""
-        return await self.apply_commits([(doc_id, keep)])
-
     async def _scroll(self, flt: models.Filter | None, payload: bool) -> list[ScoredHit]:
         hits: list[ScoredHit] = []
         offset: Any = None

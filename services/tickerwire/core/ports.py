@@ -173,17 +173,6 @@ class VectorIndex(Protocol):
         """
         ...
 
-    async def delete_document_except(self, doc_id: str, keep: Sequence[str]) -> int:
-        """Delete every point of ``doc_id`` whose id is not in ``keep``; return how many went.
-
-        The same as ``apply_commits([(doc_id, keep)])``.
-        """
-        ...
-
-    async def document_point_ids(self, doc_id: str) -> set[str]:
-        """Ids of the points stored for ``doc_id``."""
-        ...
-
     async def get_document(self, doc_id: str) -> list[ScoredHit]:
         """Every point of ``doc_id``, ordered by ``chunk_index`` (score is 0)."""
         ...
@@ -215,10 +204,6 @@ class VectorIndex(Protocol):
 
     async def count(self, filters: SearchFilters | None = None) -> int:
         """Exact number of points matching ``filters`` (all when None)."""
-        ...
-
-    async def all_point_ids(self) -> set[str]:
-        """Every point id in the collection (for audits and tests)."""
         ...
 
     async def watermark(self) -> Watermark:
