@@ -152,19 +152,15 @@ class DocFacts(RecordBase):
         return not self.model_fields_set
 
 
-class ChunkRecord(UniqueTickersBase):
-    """One new or changed chunk of a document version, on tickerwire.docs.chunks (key = doc_id),
-    waiting to be embedded. The document's commit/v1 record follows its chunks."""
+class _ChunkFields(UniqueTickersBase):
+    """The fields a chunk and its vector share, in wire order (``schema`` first)."""
 
-    SCHEMA_NAME: ClassVar[str] = "chunk.v1"
-
-    schema_: Literal["chunk/v1"] = Field(default="chunk/v1", alias="schema")
+    schema_: str = Field(alias="schema")
     doc_id: DocId
     version: Version
     chunk_id: UUID
     chunk_index: Annotated[int, Field(ge=0)]
     text: str
-    embed_text: str
     content_hash: Sha256Hex
     token_count: Annotated[int, Field(ge=0)]
     title: str
@@ -176,6 +172,16 @@ class ChunkRecord(UniqueTickersBase):
     language: Language
     produced_at: Timestamp
     facts: DocFacts | None = None
+
+
+class ChunkRecord(_ChunkFields):
+    """One new or changed chunk of a document version, on tickerwire.docs.chunks (key = doc_id),
+    waiting to be embedded. The document's commit/v1 record follows its chunks."""
+
+    SCHEMA_NAME: ClassVar[str] = "chunk.v1"
+
+    schema_: Literal["chunk/v1"] = Field(default="chunk/v1", alias="schema")
+    embed_text: str
 
 
 class SparseValues(RecordBase):
@@ -191,29 +197,13 @@ class SparseValues(RecordBase):
         return self
 
 
-class VectorRecord(UniqueTickersBase):
+class VectorRecord(_ChunkFields):
     """An embedded chunk on tickerwire.docs.vectors (key = doc_id): every chunk/v1 field except
     embed_text, plus its dense and sparse vectors and the model that made them."""
 
     SCHEMA_NAME: ClassVar[str] = "vector.v1"
 
     schema_: Literal["vector/v1"] = Field(default="vector/v1", alias="schema")
-    doc_id: DocId
-    version: Version
-    chunk_id: UUID
-    chunk_index: Annotated[int, Field(ge=0)]
-    text: str
-    content_hash: Sha256Hex
-    token_count: Annotated[int, Field(ge=0)]
-    title: str
-    url: Uri | None
-    source: str
-    doc_type: DocType
-    tickers: Tickers
-    published_at: Timestamp
-    language: Language
-    produced_at: Timestamp
-    facts: DocFacts | None = None
     dense: Annotated[tuple[float, ...], Field(min_length=1)]
     sparse: SparseValues
     model: Annotated[str, StringConstraints(min_length=1)]
