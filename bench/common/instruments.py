@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from tickerwire.core.ports import (
     Embedder,
@@ -77,9 +77,6 @@ class TimedIndex:
         self.upsert_calls += 1
         self.upserted += len(points)
 
-    async def delete_document_except(self, doc_id: str, keep: Sequence[str]) -> int:
-        return await self.apply_commits([(doc_id, keep)])
-
     async def apply_commits(self, commits: Sequence[tuple[str, Sequence[str]]]) -> int:
         started = time.perf_counter()
         removed = await self.inner.apply_commits(commits)
@@ -88,9 +85,6 @@ class TimedIndex:
         for doc_id, _ in commits:
             self._applied(doc_id)
         return removed
-
-    async def document_point_ids(self, doc_id: str) -> set[str]:
-        return await self.inner.document_point_ids(doc_id)
 
     async def get_document(self, doc_id: str) -> list[ScoredHit]:
         return await self.inner.get_document(doc_id)
@@ -112,8 +106,17 @@ class TimedIndex:
     async def count(self, filters: SearchFilters | None = None) -> int:
         return await self.inner.count(filters)
 
-    async def all_point_ids(self) -> set[str]:
-        return await self.inner.all_point_ids()
+    async def top_by(
+        self,
+        *,
+        field: str,
+        direction: Literal["asc", "desc"],
+        filters: SearchFilters,
+        limit: int,
+    ) -> list[ScoredHit]:
+        return await self.inner.top_by(
+            field=field, direction=direction, filters=filters, limit=limit
+        )
 
     async def watermark(self) -> Watermark:
         return await self.inner.watermark()

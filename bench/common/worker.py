@@ -32,7 +32,7 @@ from tickerwire.core.ports import (
 from tickerwire.core.records import RawDocument
 from tickerwire.core.settings import Settings, load_settings
 from tickerwire.localbroker import LocalBroker, free_loopback_ports
-from tickerwire.pipeline.sparse import SparseEncoder
+from tickerwire.pipeline.sparse import BM25Encoder
 from tickerwire.produce.producer import DocumentProducer
 from tickerwire.runtime import Resources, chunker_for, make_handlers
 from tickerwire.stages.app import ALL_STAGES, Handler, StageDeps, StageName, build_app
@@ -146,7 +146,7 @@ def bench_settings(bootstrap: str, workdir: Path, app_id: str, log_level: str) -
 async def open_bench_resources(settings: Settings, embedder: Embedder) -> Resources:
     index = TimedIndex(open_index(settings, embedder.dim))
     await index.ensure_collection(embedder.dim)
-    return Resources(settings=settings, embedder=embedder, sparse=SparseEncoder(), index=index)
+    return Resources(settings=settings, embedder=embedder, sparse=BM25Encoder(), index=index)
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from tickerwire.core.metrics import QUERY_SECONDS
 from tickerwire.core.ports import (
@@ -14,16 +14,10 @@ from tickerwire.core.ports import (
     ScoredHit,
     SearchFilters,
     SearchMode,
-    SparseVector,
+    SparseEncoder,
     VectorIndex,
     Watermark,
 )
-
-
-class QuerySparseEncoder(Protocol):
-    """Sparse query vectors built the same way as the documents' (one weight per term)."""
-
-    def encode_query(self, text: str) -> SparseVector: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +58,7 @@ class SearchService:
         self,
         *,
         embedder: Embedder,
-        sparse: QuerySparseEncoder,
+        sparse: SparseEncoder,
         index: VectorIndex,
         hybrid: HybridParams | None = None,
     ) -> None:

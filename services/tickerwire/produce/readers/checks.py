@@ -10,8 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeAlias
 
-import pydantic
-
 from tickerwire.core.errors import (
     DecodeError,
     PermanentError,
@@ -19,8 +17,7 @@ from tickerwire.core.errors import (
     TooLargeError,
     ValidationError,
 )
-from tickerwire.core.records import RAW_SCHEMA, RawDocument
-from tickerwire.core.schemas import validate
+from tickerwire.core.records import RAW_SCHEMA, RawDocument, raw_document_from
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,19 +85,14 @@ def check_document(obj: object, *, max_body_bytes: int) -> RawDocument:
     """
     if isinstance(obj, dict):
         obj = _with_schema_tag(obj)
-    validate("raw-document.v1", obj)
-    if isinstance(obj, dict):
-        body = obj.get("body")
-        if isinstance(body, str):
-            size = len(body.encode("utf-8"))
-            if size > max_body_bytes:
-                raise TooLargeError(
-                    f"$.body: {size:,} bytes of UTF-8, over the limit of {max_body_bytes:,}"
-                )
-    try:
-        return RawDocument.model_validate(obj)
-    except pydantic.ValidationError as exc:  # the schema passed; the model is never looser
-        raise ValidationError(str(exc.errors(include_url=False)[0]["msg"])) from exc
+    doc = raw_document_from(obj)
+    if doc.body is not None:
+        size = len(doc.body.encode("utf-8"))
+        if size > max_body_bytes:
+            raise TooLargeError(
+                f"$.body: {size:,} bytes of UTF-8, over the limit of {max_body_bytes:,}"
+            )
+    return doc
 
 
 def _with_schema_tag(obj: dict[str, Any]) -> dict[str, Any]:
