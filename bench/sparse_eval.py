@@ -1,6 +1,6 @@
 """Sparse-only retrieval quality on shared/data/tatqa, scored in memory exactly as Qdrant would.
 
-Documents get ``SparseEncoder.encode_document`` vectors; a query's score for a document is
+Documents get ``BM25Encoder.encode_document`` vectors; a query's score for a document is
 ``sum over unique query terms of idf(t) * doc_value(t)`` with Qdrant's IDF modifier
 ``idf(t) = ln((N - n_t + 0.5) / (n_t + 0.5) + 1)``. Reports hit@1/5/10, recall@10, MRR@10 and
 nDCG@10 for a few tokenizer variants, prints a table and writes bench/results/sparse.json.
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from tickerwire.pipeline.sparse import STOPWORDS, BM25Params, SparseEncoder, light_stem
+from tickerwire.pipeline.sparse import STOPWORDS, BM25Encoder, BM25Params, light_stem
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "tatqa"
@@ -32,7 +32,7 @@ DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "tatqa"
 @dataclass(frozen=True)
 class Variant:
     name: str
-    make: Callable[[float], SparseEncoder]  # avgdl -> encoder
+    make: Callable[[float], BM25Encoder]  # avgdl -> encoder
     title: bool = False
     fixed_avgdl: float | None = None
 
@@ -46,7 +46,7 @@ def load(data: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 
 def evaluate(
-    encoder: SparseEncoder,
+    encoder: BM25Encoder,
     corpus: list[dict[str, Any]],
     questions: list[dict[str, Any]],
     *,
@@ -94,15 +94,15 @@ def evaluate(
     return {k: round(v / len(questions), 4) for k, v in sums.items()}
 
 
-def avg_terms(encoder: SparseEncoder, corpus: list[dict[str, Any]]) -> float:
+def avg_terms(encoder: BM25Encoder, corpus: list[dict[str, Any]]) -> float:
     return sum(len(encoder.tokenize(d["text"])) for d in corpus) / len(corpus)
 
 
 def variants(quick: bool) -> list[Variant]:
-    def enc(**kw: Any) -> Callable[[float], SparseEncoder]:
+    def enc(**kw: Any) -> Callable[[float], BM25Encoder]:
         k1 = kw.pop("k1", 0.9)
         b = kw.pop("b", 0.4)
-        return lambda avgdl: SparseEncoder(BM25Params(k1=k1, b=b, avgdl=avgdl), **kw)
+        return lambda avgdl: BM25Encoder(BM25Params(k1=k1, b=b, avgdl=avgdl), **kw)
 
     default = Variant("default (k1=0.9 b=0.4, no stem, compounds split)", enc())
     if quick:

@@ -20,9 +20,9 @@ import structlog
 import uvicorn
 
 from tickerwire.core.logging import configure_logging
-from tickerwire.core.ports import Embedder, VectorIndex
+from tickerwire.core.ports import Embedder, SparseEncoder, VectorIndex
 from tickerwire.core.settings import Settings
-from tickerwire.pipeline.sparse import SparseEncoder
+from tickerwire.pipeline.sparse import BM25Encoder
 from tickerwire.query.api import create_app
 from tickerwire.query.search import SearchService
 from tickerwire.query.understanding import EntityRegistry
@@ -88,7 +88,7 @@ async def open_resources(settings: Settings, *, with_index: bool) -> Resources:
     if with_index:
         index = open_index(settings, embedder.dim)
         await index.ensure_collection(embedder.dim)
-    return Resources(settings=settings, embedder=embedder, sparse=SparseEncoder(), index=index)
+    return Resources(settings=settings, embedder=embedder, sparse=BM25Encoder(), index=index)
 
 
 def chunker_for(settings: Settings, embedder: Embedder) -> ChunkerConfig:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import NAMESPACE_URL, uuid5
 
 from tickerwire.adapters.index_edge import EdgeIndex
 from tickerwire.adapters.index_server import ServerIndex
+from tickerwire.core.payload import IndexPayload
 from tickerwire.core.ports import Point, SparseVector, VectorIndex
 
 DIM = 8
@@ -58,21 +60,21 @@ def make_corpus() -> list[Point]:
                     sparse=SparseVector(
                         indices=(term(i), SHARED_TERM), values=(1.0, 0.3 + 0.05 * i)
                     ),
-                    payload={
-                        "doc_id": doc_id,
-                        "chunk_index": chunk_index,
-                        "text": f"{doc_id} chunk {chunk_index}",
-                        "title": f"title {doc_id}",
-                        "url": f"https://example.test/{doc_id}",
-                        "source": source,
-                        "doc_type": doc_type,
-                        "tickers": list(tickers),
-                        "published_at": published.isoformat().replace("+00:00", "Z"),
-                        "published_ts": ts,
-                        "version": 1,
-                        "indexed_ts": ts + 60.0 + i,
-                        "corpus_index": i,
-                    },
+                    payload=IndexPayload(
+                        doc_id=doc_id,
+                        chunk_id=point_id(doc_id, chunk_index),
+                        chunk_index=chunk_index,
+                        version=1,
+                        text=f"{doc_id} chunk {chunk_index}",
+                        title=f"title {doc_id}",
+                        url=f"https://example.test/{doc_id}",
+                        source=source,
+                        doc_type=doc_type,
+                        tickers=tickers,
+                        published_at=published,
+                        indexed_ts=ts + 60.0 + i,
+                    ).to_dict()
+                    | {"corpus_index": i},
                 )
             )
             i += 1
@@ -83,9 +85,19 @@ CORPUS = make_corpus()
 BY_INDEX = {p.payload["corpus_index"]: p.id for p in CORPUS}
 
 
-async def open_backend(kind: str, tmp_path: Path) -> VectorIndex:
+#: Either back end. The suite uses the concrete classes: besides the VectorIndex port it audits
+#: ids with ``all_point_ids`` and ``document_point_ids``, which only tests need.
+ConcreteIndex = EdgeIndex | ServerIndex
+
+
+async def delete_except(index: VectorIndex, doc_id: str, keep: Sequence[str]) -> int:
+    """Delete the points of ``doc_id`` not in ``keep``: one commit through the port."""
+    return await index.apply_commits([(doc_id, keep)])
+
+
+async def open_backend(kind: str, tmp_path: Path) -> ConcreteIndex:
     """An opened, empty index of ``kind`` (``edge`` in tmp_path, ``server`` in local mode)."""
-    index: VectorIndex
+    index: ConcreteIndex
     if kind == "edge":
         index = EdgeIndex(tmp_path / "edge")
     else:

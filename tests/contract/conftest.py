@@ -8,13 +8,11 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from tickerwire.core.ports import VectorIndex
-
-from ._corpus import CORPUS, open_backend
+from ._corpus import CORPUS, ConcreteIndex, open_backend
 
 
 @pytest_asyncio.fixture(params=["edge", "server"], loop_scope="session")
-async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[VectorIndex]:
+async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConcreteIndex]:
     """An empty index of each kind."""
     idx = await open_backend(request.param, tmp_path)
     try:
@@ -24,7 +22,7 @@ async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def loaded(index: VectorIndex) -> VectorIndex:
+async def loaded(index: ConcreteIndex) -> ConcreteIndex:
     """The index with the handmade corpus upserted."""
     await index.upsert(CORPUS)
     return index

@@ -27,7 +27,18 @@ from tickerwire.core.ports import (
 )
 from tickerwire.core.settings import Settings
 
-from ._corpus import BY_INDEX, CORPUS, DIM, SHARED_TERM, basis, open_backend, point_id, term
+from ._corpus import (
+    BY_INDEX,
+    CORPUS,
+    DIM,
+    SHARED_TERM,
+    ConcreteIndex,
+    basis,
+    delete_except,
+    open_backend,
+    point_id,
+    term,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -45,7 +56,7 @@ def doc_points(doc_id: str) -> list[Point]:
 
 
 async def search(
-    index: VectorIndex,
+    index: ConcreteIndex,
     mode: SearchMode,
     *,
     dense: int | None = None,
@@ -69,13 +80,18 @@ async def search(
 # --- collection lifecycle ---------------------------------------------------------------------
 
 
-async def test_ensure_collection_twice_keeps_points(loaded: VectorIndex) -> None:
+async def test_ensure_collection_twice_keeps_points(loaded: ConcreteIndex) -> None:
     await loaded.ensure_collection(DIM)
     assert await loaded.count() == len(CORPUS)
 
 
-async def test_backend_label_names_the_implementation(index: VectorIndex) -> None:
+async def test_backend_label_names_the_implementation(index: ConcreteIndex) -> None:
     assert index.backend == ("edge" if isinstance(index, EdgeIndex) else "server")
+
+
+async def test_both_back_ends_implement_the_vector_index_port(index: ConcreteIndex) -> None:
+    port: VectorIndex = index  # mypy checks the signatures, isinstance the names
+    assert isinstance(port, VectorIndex)
 
 
 async def test_edge_reopen_keeps_points(tmp_path: Path) -> None:
@@ -137,13 +153,13 @@ async def test_factory_picks_edge_without_url_and_server_with_one(
 # --- writes -----------------------------------------------------------------------------------
 
 
-async def test_upserting_the_same_ids_twice_keeps_the_count(loaded: VectorIndex) -> None:
+async def test_upserting_the_same_ids_twice_keeps_the_count(loaded: ConcreteIndex) -> None:
     await loaded.upsert(CORPUS)
     assert await loaded.count() == len(CORPUS)
     assert await loaded.all_point_ids() == {p.id for p in CORPUS}
 
 
-async def test_upsert_replaces_the_payload_of_an_existing_id(loaded: VectorIndex) -> None:
+async def test_upsert_replaces_the_payload_of_an_existing_id(loaded: ConcreteIndex) -> None:
     first = CORPUS[0]
     changed = dataclasses.replace(first, payload={**first.payload, "title": "new title"})
     await loaded.upsert([changed])
@@ -152,24 +168,24 @@ async def test_upsert_replaces_the_payload_of_an_existing_id(loaded: VectorIndex
 
 
 async def test_delete_except_removes_exactly_the_unlisted_points_of_that_doc(
-    loaded: VectorIndex,
+    loaded: ConcreteIndex,
 ) -> None:
     keep = [point_id("d1", 0), point_id("d1", 2)]
-    assert await loaded.delete_document_except("d1", keep) == 1
+    assert await delete_except(loaded, "d1", keep) == 1
     assert await loaded.document_point_ids("d1") == set(keep)
     assert await loaded.all_point_ids() == {p.id for p in CORPUS} - {point_id("d1", 1)}
-    assert await loaded.delete_document_except("d1", keep) == 0  # replay changes nothing
+    assert await delete_except(loaded, "d1", keep) == 0  # replay changes nothing
 
 
-async def test_delete_except_with_empty_keep_deletes_the_document(loaded: VectorIndex) -> None:
-    assert await loaded.delete_document_except("d2", []) == 2
+async def test_delete_except_with_empty_keep_deletes_the_document(loaded: ConcreteIndex) -> None:
+    assert await delete_except(loaded, "d2", []) == 2
     assert await loaded.get_document("d2") == []
     assert await loaded.count() == len(CORPUS) - 2
-    assert await loaded.delete_document_except("unknown", []) == 0
+    assert await delete_except(loaded, "unknown", []) == 0
 
 
-async def test_delete_except_ignores_kept_ids_of_other_documents(loaded: VectorIndex) -> None:
-    assert await loaded.delete_document_except("d4", [point_id("d1", 0)]) == 2
+async def test_delete_except_ignores_kept_ids_of_other_documents(loaded: ConcreteIndex) -> None:
+    assert await delete_except(loaded, "d4", [point_id("d1", 0)]) == 2
     assert await loaded.document_point_ids("d1") == {p.id for p in doc_points("d1")}
 
 
@@ -177,7 +193,7 @@ def ids_except(*gone: str) -> set[str]:
     return {p.id for p in CORPUS} - set(gone)
 
 
-async def test_apply_commits_applies_several_documents_in_one_call(loaded: VectorIndex) -> None:
+async def test_apply_commits_applies_several_documents_in_one_call(loaded: ConcreteIndex) -> None:
     commits = [
         ("d1", [point_id("d1", 0), point_id("d1", 2)]),  # drops d1#1
         ("d2", []),  # empty keep: the whole document goes
@@ -194,7 +210,7 @@ async def test_apply_commits_applies_several_documents_in_one_call(loaded: Vecto
 
 
 async def test_apply_commits_applies_the_same_document_twice_in_order(
-    loaded: VectorIndex,
+    loaded: ConcreteIndex,
 ) -> None:
     commits = [
         ("d1", [point_id("d1", 0), point_id("d1", 1)]),  # drops d1#2
@@ -214,14 +230,14 @@ async def test_apply_commits_applies_the_same_document_twice_in_order(
     )
 
 
-async def test_apply_commits_with_nothing_to_delete(loaded: VectorIndex) -> None:
+async def test_apply_commits_with_nothing_to_delete(loaded: ConcreteIndex) -> None:
     assert await loaded.apply_commits([]) == 0
     assert await loaded.apply_commits([("nope", []), ("d2", [p.id for p in doc_points("d2")])]) == 0
     assert await loaded.all_point_ids() == ids_except()
     assert await loaded.count() == len(CORPUS)
 
 
-async def test_apply_commits_on_an_empty_index_deletes_nothing(index: VectorIndex) -> None:
+async def test_apply_commits_on_an_empty_index_deletes_nothing(index: ConcreteIndex) -> None:
     assert await index.apply_commits([("d1", []), ("d1", [point_id("d1", 0)])]) == 0
     assert await index.count() == 0
 
@@ -231,7 +247,7 @@ def sample(name: str, **labels: str) -> float:
 
 
 async def test_apply_commits_counts_one_write_and_every_deleted_point(
-    loaded: VectorIndex,
+    loaded: ConcreteIndex,
 ) -> None:
     backend = loaded.backend
     writes = sample("tickerwire_index_writes_total", backend=backend, op="delete")
@@ -301,7 +317,7 @@ async def test_edge_apply_commits_with_a_bad_kept_id_applies_nothing(tmp_path: P
         assert await index.count() == len(CORPUS)
 
 
-async def test_upsert_without_doc_id_is_rejected(index: VectorIndex) -> None:
+async def test_upsert_without_doc_id_is_rejected(index: ConcreteIndex) -> None:
     bad = dataclasses.replace(CORPUS[0], payload={"text": "no doc"})
     with pytest.raises(ValidationError):
         await index.upsert([bad])
@@ -332,14 +348,14 @@ async def test_edge_upsert_takes_tuple_and_int_dense_vectors(tmp_path: Path) -> 
 # --- reads ------------------------------------------------------------------------------------
 
 
-async def test_count_is_exact_with_and_without_filters(loaded: VectorIndex) -> None:
+async def test_count_is_exact_with_and_without_filters(loaded: ConcreteIndex) -> None:
     assert await loaded.count() == 8
     assert await loaded.count(None) == 8
     assert await loaded.count(SearchFilters(tickers=("MSFT",))) == 3
     assert await loaded.count(SearchFilters(doc_types=("news",), sources=("reuters",))) == 2
 
 
-async def test_get_document_is_ordered_by_chunk_index(index: VectorIndex) -> None:
+async def test_get_document_is_ordered_by_chunk_index(index: ConcreteIndex) -> None:
     await index.upsert(list(reversed(doc_points("d1"))))
     hits = await index.get_document("d1")
     assert [h.payload["chunk_index"] for h in hits] == [0, 1, 2]
@@ -347,38 +363,38 @@ async def test_get_document_is_ordered_by_chunk_index(index: VectorIndex) -> Non
     assert all(h.score == 0 for h in hits)
 
 
-async def test_document_point_ids_lists_only_that_document(loaded: VectorIndex) -> None:
+async def test_document_point_ids_lists_only_that_document(loaded: ConcreteIndex) -> None:
     assert await loaded.document_point_ids("d2") == {p.id for p in doc_points("d2")}
     assert await loaded.document_point_ids("nope") == set()
 
 
-async def test_watermark_is_the_newest_published_and_indexed(loaded: VectorIndex) -> None:
+async def test_watermark_is_the_newest_published_and_indexed(loaded: ConcreteIndex) -> None:
     newest_published = max(p.payload["published_ts"] for p in CORPUS)
     newest_indexed = max(p.payload["indexed_ts"] for p in CORPUS)
     assert await loaded.watermark() == Watermark(newest_published, newest_indexed)
 
 
-async def test_watermark_of_an_empty_index_is_unknown(index: VectorIndex) -> None:
+async def test_watermark_of_an_empty_index_is_unknown(index: ConcreteIndex) -> None:
     assert await index.watermark() == Watermark(None, None)
 
 
 # --- search modes -----------------------------------------------------------------------------
 
 
-async def test_dense_search_ranks_the_nearest_point_first(loaded: VectorIndex) -> None:
+async def test_dense_search_ranks_the_nearest_point_first(loaded: ConcreteIndex) -> None:
     for i in range(len(CORPUS)):
         hits = await search(loaded, "dense", dense=i, limit=3)
         assert hits[0] == BY_INDEX[i]
 
 
 async def test_sparse_search_ranks_the_point_with_the_rare_term_first(
-    loaded: VectorIndex,
+    loaded: ConcreteIndex,
 ) -> None:
     hits = await search(loaded, "sparse", sparse=5)
     assert hits == [BY_INDEX[5]]  # only point 5 carries term(5)
 
 
-async def test_sparse_search_on_a_shared_term_ranks_by_weight(loaded: VectorIndex) -> None:
+async def test_sparse_search_on_a_shared_term_ranks_by_weight(loaded: ConcreteIndex) -> None:
     hits = await loaded.search(
         dense=None,
         sparse=SparseVector((SHARED_TERM,), (1.0,)),
@@ -391,13 +407,13 @@ async def test_sparse_search_on_a_shared_term_ranks_by_weight(loaded: VectorInde
 
 
 async def test_hybrid_search_ranks_the_point_both_sides_agree_on_first(
-    loaded: VectorIndex,
+    loaded: ConcreteIndex,
 ) -> None:
     hits = await search(loaded, "hybrid", dense=2, sparse=2, limit=5)
     assert hits[0] == BY_INDEX[2]
 
 
-async def test_hybrid_weights_decide_between_disagreeing_rankings(loaded: VectorIndex) -> None:
+async def test_hybrid_weights_decide_between_disagreeing_rankings(loaded: ConcreteIndex) -> None:
     # One-deep prefetches: dense finds only point 1, sparse only point 6; weights pick one.
     dense_heavy = HybridParams(dense_weight=3.0, sparse_weight=1.0, prefetch=1)
     sparse_heavy = HybridParams(dense_weight=1.0, sparse_weight=3.0, prefetch=1)
@@ -407,7 +423,7 @@ async def test_hybrid_weights_decide_between_disagreeing_rankings(loaded: Vector
     assert top == [BY_INDEX[6]]
 
 
-async def test_hits_carry_the_payload(loaded: VectorIndex) -> None:
+async def test_hits_carry_the_payload(loaded: ConcreteIndex) -> None:
     hits = await loaded.search(
         dense=basis(5), sparse=None, mode="dense", filters=NO_FILTER, limit=1, hybrid=EQUAL
     )
@@ -422,7 +438,7 @@ async def test_hits_carry_the_payload(loaded: VectorIndex) -> None:
     [("dense", False, True), ("sparse", True, False), ("hybrid", True, False)],
 )
 async def test_missing_query_vectors_are_rejected(
-    index: VectorIndex, mode: SearchMode, dense: bool, sparse: bool
+    index: ConcreteIndex, mode: SearchMode, dense: bool, sparse: bool
 ) -> None:
     with pytest.raises(ValidationError):
         await index.search(
@@ -460,7 +476,7 @@ FILTER_CASES: list[tuple[str, SearchFilters, set[int]]] = [
     ("name", "filters", "expected"), FILTER_CASES, ids=[c[0] for c in FILTER_CASES]
 )
 async def test_filters_restrict_every_mode(
-    loaded: VectorIndex, name: str, filters: SearchFilters, expected: set[int]
+    loaded: ConcreteIndex, name: str, filters: SearchFilters, expected: set[int]
 ) -> None:
     for mode in ("dense", "sparse", "hybrid"):
         hits = await loaded.search(
@@ -478,11 +494,11 @@ async def test_filters_restrict_every_mode(
 # --- maintenance ------------------------------------------------------------------------------
 
 
-async def test_small_index_needs_no_optimize(loaded: VectorIndex) -> None:
+async def test_small_index_needs_no_optimize(loaded: ConcreteIndex) -> None:
     assert await loaded.needs_optimize() is False
 
 
-async def test_optimize_keeps_every_write_made_while_it_runs(loaded: VectorIndex) -> None:
+async def test_optimize_keeps_every_write_made_while_it_runs(loaded: ConcreteIndex) -> None:
     extra = [
         dataclasses.replace(
             p,
@@ -496,7 +512,7 @@ async def test_optimize_keeps_every_write_made_while_it_runs(loaded: VectorIndex
         for point in extra:
             await loaded.upsert([point])
             await asyncio.sleep(0.02)
-        await loaded.delete_document_except("d2", [point_id("d2", 0)])
+        await delete_except(loaded, "d2", [point_id("d2", 0)])
         kept = [point_id("d9", 1)]
         await loaded.apply_commits([("d3", []), ("d9", [point_id("d9", 0), *kept]), ("d9", kept)])
 

@@ -21,10 +21,12 @@ from tests.e2e.support import Worker, expected_chunk_ids, wait_until
 from tests.e2e.test_pipeline_e2e import delete_doc, make_doc, paragraph, produce
 from tests.kafka_support import free_port, free_ports, run_async
 from tickerwire.adapters.embed_factory import open_embedder
+from tickerwire.adapters.index_edge import EdgeIndex
 from tickerwire.adapters.index_factory import open_index
+from tickerwire.adapters.index_server import ServerIndex
 from tickerwire.adapters.kafka_admin import ensure_topics, load_topic_specs
-from tickerwire.adapters.kafka_broker import REPO_ROOT, LocalBroker
 from tickerwire.core.settings import Settings
+from tickerwire.localbroker import REPO_ROOT, LocalBroker
 from tickerwire.runtime import chunker_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
@@ -140,6 +142,8 @@ def test_restarts_mid_stream_leave_an_exact_index(
 
     async def audit() -> tuple[set[str], dict[str, set[str]]]:
         index = open_index(cfg, 384)
+        # the id audits are on the concrete classes, not on the VectorIndex port
+        assert isinstance(index, EdgeIndex | ServerIndex)
         await index.ensure_collection(384)
         try:
             ids = await index.all_point_ids()

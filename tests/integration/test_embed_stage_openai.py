@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from tests.integration.fake_openai import FakeOpenAI, Reply
 from tickerwire.adapters.embed_openai import OpenAIEmbedder, RetryPolicy
 from tickerwire.core.records import ChunkRecord, DlqRecord, VectorRecord, parse_record
-from tickerwire.pipeline.sparse import SparseEncoder
+from tickerwire.pipeline.sparse import BM25Encoder
 from tickerwire.stages.base import InMsg, OutMsg
 from tickerwire.stages.embed import EmbedStage
 
@@ -61,7 +61,7 @@ async def test_transient_errors_retry_and_a_rejected_input_is_dead_lettered_alon
             timeout_s=5.0,
         )
         sender = ListSender()
-        stage = EmbedStage(sender=sender, embedder=embedder, sparse=SparseEncoder())
+        stage = EmbedStage(sender=sender, embedder=embedder, sparse=BM25Encoder())
         texts = ["Revenue rose 12%", "Margins fell", "POISON input", "Guidance raised", "Buyback"]
         try:
             await stage.handle([chunk_msg(i, t) for i, t in enumerate(texts)])

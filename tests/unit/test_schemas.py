@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import pytest
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError as JsonSchemaValidationError
 
 from tickerwire.core.errors import ConfigError, DecodeError, ValidationError
 from tickerwire.core.records import (
@@ -409,3 +411,113 @@ def test_parse_raw_rejects_non_standard_numbers_anywhere() -> None:
 def test_parse_raw_accepts_an_integral_float_version_as_the_schema_does() -> None:
     obj = _example("raw-document.v1.delete.json") | {"version": 3.0}
     assert parse_raw(_raw_msg(obj), 1 << 20).version == 3
+
+
+@pytest.mark.parametrize(
+    ("period", "year"),
+    [("FY2018", 2018), ("2023Q2", 2023), ("Q3 FY2027", 2027), ("FY18", None), ("12345", None)],
+)
+def test_fiscal_year_is_the_year_the_period_names(period: str, year: int | None) -> None:
+    from tickerwire.core.records import fiscal_year_of
+
+    assert fiscal_year_of(period) == year
+
+
+def test_chunk_facts_round_trip_and_agree_with_the_schema() -> None:
+    obj = _example("chunk.v1.json") | {
+        "facts": {"company": "Acme", "fiscal_period": "FY2026", "fiscal_year": 2026}
+    }
+    validate("chunk.v1", obj)
+    record = ChunkRecord.from_bytes(json.dumps(obj).encode())
+    assert record.facts is not None and record.facts.fiscal_year == 2026
+    assert json.loads(record.to_bytes()) == obj
+    vector = VectorRecord.from_chunk(
+        record, dense=[1.0], sparse=SparseValues(indices=(), values=()), model="m"
+    )
+    assert vector.facts == record.facts
+    bad = obj | {"facts": {"price": "1"}}
+    with pytest.raises(JsonSchemaValidationError):
+        validator("chunk.v1").validate(bad)
+    with pytest.raises(ValidationError, match=r"\$\.facts\.price"):
+        ChunkRecord.from_bytes(json.dumps(bad).encode())
+
+
+# --- the schema files are generated from the models ---------------------------------------------
+
+
+def test_committed_schema_files_are_what_the_models_generate(tmp_path: Path) -> None:
+    from tickerwire.core.schema_export import check, write
+
+    assert check() == []
+    write(tmp_path)
+    (tmp_path / "chunk.v1.json").write_text("{}\n", encoding="utf-8")
+    assert check(tmp_path) == ["chunk.v1"]
+
+
+def test_schemas_check_command_fails_on_a_stale_file(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tickerwire.cli import app
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["schemas", "generate", "--dir", str(tmp_path)]).exit_code == 0
+    assert runner.invoke(app, ["schemas", "check", "--dir", str(tmp_path)]).exit_code == 0
+    (tmp_path / "dlq.v1.json").write_text("{}\n", encoding="utf-8")
+    result = runner.invoke(app, ["schemas", "check", "--dir", str(tmp_path)])
+    assert result.exit_code == 1
+
+
+_RAW_UPSERT = "raw-document.v1.upsert-html.json"
+_MARKET = {"doc_type": "market_stats"}
+
+#: (example, change, valid?): samples on both sides of each rule.
+AGREEMENT: list[tuple[str, dict[str, Any], bool]] = [
+    (_RAW_UPSERT, {}, True),
+    (_RAW_UPSERT, {"title": None}, False),
+    (_RAW_UPSERT, {"url": None}, True),
+    (_RAW_UPSERT, {"body": 3}, False),
+    (_RAW_UPSERT, {"tickers": ["AAPL", "AAPL"]}, False),
+    (_RAW_UPSERT, {"tickers": ["aapl"]}, False),
+    (_RAW_UPSERT, {"language": "english"}, False),
+    (_RAW_UPSERT, {"published_at": "2026-11-27T10:00:00"}, False),
+    (_RAW_UPSERT, {"doc_type": "memo"}, False),
+    (_RAW_UPSERT, {"metadata": {"company": "Acme", "fiscal_period": "FY2026"}}, True),
+    (_RAW_UPSERT, {"metadata": {"company": 7}}, False),
+    (_RAW_UPSERT, {"metadata": {"fiscal_period": ""}}, False),
+    (_RAW_UPSERT, {"metadata": {"company": None}}, True),
+    (_RAW_UPSERT, _MARKET | {"metadata": {"price": 1.5, "volume": 10}}, True),
+    (_RAW_UPSERT, _MARKET | {"metadata": {"price": "1.5"}}, False),
+    (_RAW_UPSERT, _MARKET | {"metadata": {"change": True}}, False),
+    (_RAW_UPSERT, _MARKET | {"metadata": {"volume": -1}}, False),
+    (_RAW_UPSERT, {"metadata": {"price": "n/a"}}, True),
+    ("raw-document.v1.delete.json", {}, True),
+    ("raw-document.v1.delete.json", {"source": None}, False),
+    ("raw-document.v1.delete.json", {"op": "move"}, False),
+    ("chunk.v1.json", {"facts": {"company": "Acme", "fiscal_year": 2026}}, True),
+    ("chunk.v1.json", {"facts": {"price": "1"}}, False),
+    ("chunk.v1.json", {"facts": {"volume": -1.0}}, False),
+    ("chunk.v1.json", {"facts": {"other": 1}}, False),
+    ("chunk.v1.json", {"url": None}, True),
+    ("vector.v1.json", {"facts": {"change_pct": -2.5}}, True),
+    ("vector.v1.json", {"dense": []}, False),
+    ("commit.v1.upsert.json", {"chunk_ids": []}, True),
+    ("commit.v1.upsert.json", {"content_hash": None}, True),
+    ("commit.v1.upsert.json", {"version": -1}, False),
+    ("dlq.v1.json", {"doc_id": None}, True),
+    ("dlq.v1.json", {"stage": "nowhere"}, False),
+]
+
+
+@pytest.mark.parametrize(("example", "change", "valid"), AGREEMENT)
+def test_schema_and_model_agree_on_valid_and_invalid_samples(
+    example: str, change: dict[str, Any], valid: bool
+) -> None:
+    name = _example_schema(EXAMPLES / example)
+    obj = _example(example) | change
+    schema_ok = not list(validator(name).iter_errors(obj))
+    try:
+        MODELS[name].model_validate_json(json.dumps(obj), strict=True)
+        model_ok = True
+    except pydantic.ValidationError:
+        model_ok = False
+    assert (schema_ok, model_ok) == (valid, valid)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tickerwire.cli import dlq, evaluate, kafka, produce, run, topics
+from tickerwire.cli import dlq, evaluate, kafka, produce, run, schemas, topics
 
 app = typer.Typer(
     name="tickerwire",
@@ -15,6 +15,9 @@ app = typer.Typer(
 app.add_typer(kafka.app, name="kafka", help="Start, stop and inspect the local Kafka broker.")
 app.add_typer(topics.app, name="topics", help="Create the Kafka topics from schemas/topics.yaml.")
 app.add_typer(dlq.app, name="dlq", help="List and replay dead-lettered records.")
+app.add_typer(
+    schemas.app, name="schemas", help="Generate or check schemas/*.json from the records."
+)
 produce.register(app)
 run.register(app)
 evaluate.register(app)

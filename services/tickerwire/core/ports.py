@@ -27,7 +27,9 @@ class Point:
 
     The payload carries at least ``doc_id``, ``chunk_index``, ``text``, ``title``, ``url``,
     ``source``, ``doc_type``, ``tickers``, ``published_at`` (RFC 3339), ``published_ts`` (epoch
-    seconds, float), ``version`` and ``indexed_ts`` (epoch seconds, float).
+    seconds, float), ``version`` and ``indexed_ts`` (epoch seconds, float); when the document
+    has them, ``company``, ``fiscal_period``, ``fiscal_year`` (int) and, for ``market_stats``,
+    ``price``, ``change``, ``change_pct`` and ``volume`` (floats, orderable with ``top_by``).
     """
 
     id: str
@@ -38,12 +40,19 @@ class Point:
 
 @dataclass(frozen=True, slots=True)
 class SearchFilters:
-    """Filters applied before ranking; ``as_of`` hides everything published after it."""
+    """Filters applied before ranking; ``as_of`` hides everything published after it.
+
+    Each tuple matches any of its values; ``companies`` and ``fiscal_periods`` match the payload
+    strings exactly, ``fiscal_years`` the integer ``fiscal_year``.
+    """
 
     tickers: tuple[str, ...] = ()
     doc_types: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     doc_ids: tuple[str, ...] = ()
+    companies: tuple[str, ...] = ()
+    fiscal_periods: tuple[str, ...] = ()
+    fiscal_years: tuple[int, ...] = ()
     published_after: datetime | None = None
     published_before: datetime | None = None
     as_of: datetime | None = None
@@ -81,6 +90,19 @@ class Splitter(Protocol):
     """Splits text into chunks that fit a token budget (semantic-text-splitter's shape)."""
 
     def chunks(self, text: str) -> list[str]: ...
+
+
+@runtime_checkable
+class SparseEncoder(Protocol):
+    """Text to sparse (BM25-style) vectors; documents and queries share one term space."""
+
+    def encode_document(self, text: str) -> SparseVector:
+        """The vector of a passage as it is indexed."""
+        ...
+
+    def encode_query(self, text: str) -> SparseVector:
+        """The vector of a search query, matching :meth:`encode_document`'s terms."""
+        ...
 
 
 @runtime_checkable
@@ -151,17 +173,6 @@ class VectorIndex(Protocol):
         """
         ...
 
-    async def delete_document_except(self, doc_id: str, keep: Sequence[str]) -> int:
-        """Delete every point of ``doc_id`` whose id is not in ``keep``; return how many went.
-
-        The same as ``apply_commits([(doc_id, keep)])``.
-        """
-        ...
-
-    async def document_point_ids(self, doc_id: str) -> set[str]:
-        """Ids of the points stored for ``doc_id``."""
-        ...
-
     async def get_document(self, doc_id: str) -> list[ScoredHit]:
         """Every point of ``doc_id``, ordered by ``chunk_index`` (score is 0)."""
         ...
@@ -179,12 +190,20 @@ class VectorIndex(Protocol):
         """Top ``limit`` points for the mode; hybrid fuses dense and sparse prefetches with RRF."""
         ...
 
-    async def count(self, filters: SearchFilters | None = None) -> int:
-        """Exact number of points matching ``filters`` (all when None)."""
+    async def top_by(
+        self,
+        *,
+        field: str,
+        direction: Literal["asc", "desc"],
+        filters: SearchFilters,
+        limit: int,
+    ) -> list[ScoredHit]:
+        """Points matching ``filters`` ordered by the numeric payload ``field`` (Qdrant order-by),
+        at most ``limit``; points without the field are not returned; score is the field value."""
         ...
 
-    async def all_point_ids(self) -> set[str]:
-        """Every point id in the collection (for audits and tests)."""
+    async def count(self, filters: SearchFilters | None = None) -> int:
+        """Exact number of points matching ``filters`` (all when None)."""
         ...
 
     async def watermark(self) -> Watermark:

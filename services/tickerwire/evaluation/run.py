@@ -56,7 +56,7 @@ def run_eval(
     producer would refuse is a ConfigError before anything starts.
     """
     from tickerwire.adapters.kafka_admin import ensure_topics, load_topic_specs
-    from tickerwire.adapters.kafka_broker import LocalBroker, free_loopback_ports
+    from tickerwire.localbroker import LocalBroker, free_loopback_ports
 
     console = console or Console(stderr=True)
     data = load_dataset(dataset_dir, limit=limit)

@@ -87,7 +87,7 @@ class BM25Params:
             raise ValueError("need k1 >= 0, 0 <= b <= 1 and avgdl > 0")
 
 
-class SparseEncoder:
+class BM25Encoder:
     """Text → BM25 sparse vectors. Instances are immutable and safe to share across tasks."""
 
     def __init__(

@@ -12,7 +12,7 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from tickerwire.core.metrics import QUERY_SECONDS, QUERY_UNDERSTOOD
 from tickerwire.core.ports import (
@@ -21,7 +21,7 @@ from tickerwire.core.ports import (
     ScoredHit,
     SearchFilters,
     SearchMode,
-    SparseVector,
+    SparseEncoder,
     VectorIndex,
     Watermark,
 )
@@ -40,12 +40,6 @@ from tickerwire.query.understanding import (
 #: index's order between equals, so a wrong guess moves the answer down a little, never out.
 BOOST_RANK_K = 20
 BOOST = 0.5
-
-
-class QuerySparseEncoder(Protocol):
-    """Sparse query vectors built the same way as the documents' (one weight per term)."""
-
-    def encode_query(self, text: str) -> SparseVector: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +82,7 @@ class SearchService:
         self,
         *,
         embedder: Embedder,
-        sparse: QuerySparseEncoder,
+        sparse: SparseEncoder,
         index: VectorIndex,
         hybrid: HybridParams | None = None,
         registry: EntityRegistry | None = None,

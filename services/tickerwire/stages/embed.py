@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Protocol
 
 import structlog
 
 from tickerwire.core.errors import PermanentError, TickerwireError
 from tickerwire.core.metrics import STAGE_RECORDS, STAGE_SECONDS
-from tickerwire.core.ports import Embedder, SparseVector
+from tickerwire.core.ports import Embedder, SparseEncoder, SparseVector
 from tickerwire.core.records import (
     ChunkRecord,
     CommitRecord,
@@ -26,12 +25,6 @@ from tickerwire.core.records import (
 from tickerwire.stages.base import VECTORS_TOPIC, DeadLetters, InMsg, OutMsg, RetryPolicy, Sender
 
 log = structlog.get_logger("tickerwire.stages.embed")
-
-
-class SparseEncoder(Protocol):
-    """Client-side sparse (BM25-style) document vectors."""
-
-    def encode_document(self, text: str) -> SparseVector: ...
 
 
 class EmbedStage:

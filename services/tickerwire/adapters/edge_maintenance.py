@@ -1,0 +1,260 @@
+"""Maintenance of an Edge index: optimize in a child process, journal the writes, swap it in.
+
+``EdgeShard.optimize()`` holds the GIL for its whole run (measured: a 10 ms ticker thread got 2
+ticks in 13.4 s), so the serving process never calls it: :meth:`EdgeMaintenance.optimize` copies
+the shard, optimizes the copy in a niced child process (``python -m`` this module), replays the
+writes journaled meanwhile onto it and swaps it in. See docs/index-maintenance.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import qdrant_edge as qe
+
+from tickerwire.core.errors import VectorIndexError
+from tickerwire.core.logging import get_logger
+from tickerwire.core.metrics import INDEX_OPTIMIZE_SECONDS
+
+BACKEND = "edge"
+SHARD_PREFIX = "shard-"
+_NAMED_VECTORS = 2  # dense + sparse; Edge counts both in indexed_vectors_count
+
+_T = TypeVar("_T")
+log = get_logger(__name__)
+
+
+def shard_dir_name(generation: int) -> str:
+    """The directory name of shard generation ``generation`` (``shard-000001``)."""
+    return f"{SHARD_PREFIX}{generation:06d}"
+
+
+def generation(path: Path) -> int:
+    """The generation number of a shard directory."""
+    return int(path.name.removeprefix(SHARD_PREFIX))
+
+
+class Journal:
+    """The writes applied while an optimization runs, to be replayed onto the optimized copy.
+
+    Off (``ops`` is None) until :meth:`start`; past ``max_points`` written points it turns off
+    for good, which tells the optimization to drop its copy. Only the shard's executor touches it.
+    """
+
+    def __init__(self, max_points: int) -> None:
+        self.max_points = max_points
+        self.ops: list[qe.UpdateOperation] | None = None
+        self._points = 0
+
+    def start(self) -> None:
+        """Start recording (empty)."""
+        self.ops, self._points = [], 0
+
+    def stop(self) -> None:
+        """Stop recording and forget what was recorded."""
+        self.ops, self._points = None, 0
+
+    def record(self, op: qe.UpdateOperation, points: int) -> None:
+        """Record an applied ``op`` that wrote ``points`` points, when recording."""
+        if self.ops is not None:
+            self.ops.append(op)
+            self._points += points
+            if self._points > self.max_points:
+                self.stop()
+
+
+class EdgeMaintenance:
+    """The optimize policy and procedure of :class:`~tickerwire.adapters.index_edge.EdgeIndex`.
+
+    A base class over the index's state: the index provides the shard, its executor and the
+    ``current`` link (the abstract methods below).
+    """
+
+    _root: Path
+    _shard: qe.EdgeShard | None
+    _shard_dir: Path | None
+    _dim: int | None
+    _executor: Any
+    _write_lock: asyncio.Lock
+    _optimize_lock: asyncio.Lock
+    _journal: Journal
+    _min_unindexed: int
+    _niceness: int
+    _max_journal_points: int
+    _unindexed_after_optimize: int
+
+    async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        raise NotImplementedError
+
+    def _live(self) -> qe.EdgeShard:
+        raise NotImplementedError
+
+    def _point_link(self, shard_dir: Path) -> None:
+        raise NotImplementedError
+
+    def _config(self, dim: int) -> qe.EdgeConfig:
+        raise NotImplementedError
+
+    def _stats_sync(self) -> dict[str, int]:
+        info = self._live().info()
+        unindexed = max(0, info.points_count * _NAMED_VECTORS - info.indexed_vectors_count)
+        return {
+            "points": info.points_count,
+            "segments": info.segments_count,
+            "indexed_vectors": info.indexed_vectors_count,
+            "unindexed_points": unindexed,
+        }
+
+    async def stats(self) -> dict[str, int]:
+        """Points, segments, indexed vectors and points without an HNSW index (brute-forced)."""
+        return await self._run(self._stats_sync)
+
+    async def needs_optimize(self) -> bool:
+        """True when enough points are searched by brute force to make an optimize worth it.
+
+        That is at least ``optimize_min_unindexed`` un-indexed points, and as many more than
+        were left un-indexed by the last optimize (segments under the indexing threshold stay
+        plain, so this keeps the policy from looping).
+        """
+        if self._optimize_lock.locked():
+            return False
+        unindexed = (await self.stats())["unindexed_points"]
+        return (
+            unindexed >= self._min_unindexed
+            and unindexed - self._unindexed_after_optimize >= self._min_unindexed
+        )
+
+    async def optimize(self) -> None:
+        """Build HNSW and merge segments in a child process, then swap the result in.
+
+        Steps: flush, copy the live shard with writes held (reads go on), optimize the copy in a
+        niced child process while reads and writes go on against the live shard and every write
+        is journaled, then (writes held, reads queued) load the copy, replay the journal, flush
+        and atomically re-point ``current``. This process never runs ``EdgeShard.optimize()``, so
+        its GIL and event loop stay free. If more than ``optimize_max_journal_points`` points are
+        written meanwhile, the copy is dropped and the live shard stays as it was.
+        """
+        async with self._optimize_lock:
+            live_dir = self._shard_dir
+            if live_dir is None or self._executor is None:
+                raise VectorIndexError("the Edge index is not open; call ensure_collection first")
+            build = self._root / shard_dir_name(generation(live_dir) + 1)
+            started = time.perf_counter()
+            async with self._write_lock:
+                await self._run(self._live().flush)
+                await asyncio.to_thread(shutil.rmtree, build, True)
+                await asyncio.to_thread(shutil.copytree, live_dir, build)
+                await self._run(self._journal.start)
+            copied = time.perf_counter() - started
+            try:
+                child = await self._optimize_child(build)
+                async with self._write_lock:
+                    swap_started = time.perf_counter()
+                    swapped = await self._run(self._swap_sync, build)
+                    swap = time.perf_counter() - swap_started
+            finally:
+                await self._run(self._journal.stop)
+            if not swapped:
+                await asyncio.to_thread(shutil.rmtree, build, True)
+                log.warning(
+                    "edge_optimize_dropped",
+                    reason="too many writes during the optimization",
+                    max_journal_points=self._max_journal_points,
+                )
+                return
+            await asyncio.to_thread(shutil.rmtree, live_dir, True)
+            stats = await self.stats()
+            self._unindexed_after_optimize = stats["unindexed_points"]
+            elapsed = time.perf_counter() - started
+            INDEX_OPTIMIZE_SECONDS.labels(BACKEND).observe(elapsed)
+            log.info(
+                "edge_optimized",
+                seconds=round(elapsed, 3),
+                copy_seconds=round(copied, 3),
+                child_seconds=child.get("seconds"),
+                swap_seconds=round(swap, 3),
+                path=str(build),
+                **stats,
+            )
+
+    async def _optimize_child(self, build: Path) -> dict[str, Any]:
+        """Run ``EdgeShard.optimize()`` on ``build`` in a child process; kill it if cancelled."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            __name__,
+            "optimize",
+            str(build),
+            str(self._niceness),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, err = await proc.communicate()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            await asyncio.to_thread(shutil.rmtree, build, True)
+            raise
+        if proc.returncode != 0:
+            await asyncio.to_thread(shutil.rmtree, build, True)
+            tail = err.decode(errors="replace").strip()[-2000:]
+            raise VectorIndexError(f"Edge optimize child exited {proc.returncode}: {tail}")
+        result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+        return result
+
+    def _swap_sync(self, build: Path) -> bool:
+        """Make the optimized copy the live shard, with every journaled write replayed onto it."""
+        ops = self._journal.ops
+        if ops is None or self._dim is None:
+            return False
+        fresh = qe.EdgeShard.load(str(build), self._config(self._dim))
+        try:
+            for op in ops:
+                fresh.update(op)
+            fresh.flush()
+            self._point_link(build)
+        except BaseException:
+            fresh.close()
+            raise
+        old, self._shard, self._shard_dir = self._live(), fresh, build
+        self._journal.stop()
+        old.close()
+        return True
+
+
+def _optimize_main(path: str, niceness: int) -> None:
+    """Child-process entry: optimize the closed shard at ``path`` and print a JSON summary."""
+    os.nice(niceness)
+    started = time.perf_counter()
+    shard = qe.EdgeShard.load(path)
+    changed = shard.optimize()
+    shard.flush()
+    info = shard.info()
+    shard.close()
+    summary = {
+        "seconds": round(time.perf_counter() - started, 3),
+        "changed": changed,
+        "points": info.points_count,
+        "segments": info.segments_count,
+        "indexed_vectors": info.indexed_vectors_count,
+    }
+    sys.stdout.write(json.dumps(summary) + "\n")
+
+
+if __name__ == "__main__":  # pragma: no cover - runs in the optimize child process
+    if len(sys.argv) != 4 or sys.argv[1] != "optimize":
+        sys.exit(
+            "usage: python -m tickerwire.adapters.edge_maintenance optimize SHARD_DIR NICENESS"
+        )
+    _optimize_main(sys.argv[2], int(sys.argv[3]))
