@@ -100,7 +100,7 @@ def service(index: FakeIndex, *, prefetch: int = 100) -> SearchService:
     )
     return SearchService(
         embedder=FakeEmbedder(),  # type: ignore[arg-type]
-        sparse=FakeSparse(),
+        sparse=FakeSparse(),  # type: ignore[arg-type]
         index=index,  # type: ignore[arg-type]
         hybrid=HybridParams(prefetch=prefetch),
         registry=reg,
