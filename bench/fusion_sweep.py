@@ -1,0 +1,410 @@
+"""Hybrid fusion and chunk-header sweep, in memory, on every evaluation set at once.
+
+Chunks each corpus with the project's own chunker (``pipeline/chunking.py``), embeds the chunks
+with the offline embedder (MiniLM int8) and encodes them with the project's BM25 encoder; then
+ranks every question by dense, sparse and many fusions of the two, and scores the documents the
+way ``tickerwire eval`` does (``evaluation.score`` over the de-duplicated doc ids of the top 30
+chunk hits). No Kafka, no index: exact dense search and an in-memory BM25 with Qdrant's IDF.
+
+Embeddings are cached on disk by model and text hash (``bench/.cache/embeddings.sqlite``), so a
+variant re-embeds only the texts it changes, and a killed run resumes. Embedding FinanceBench
+(~3,500 long pages) takes a quarter of an hour or more of both cores the first time: run it once
+in the background, ``nice -n 10 .venv/bin/python bench/fusion_sweep.py --embed-only``.
+
+Usage::
+
+    .venv/bin/python bench/fusion_sweep.py                       # both sets, all header variants
+    .venv/bin/python bench/fusion_sweep.py --datasets tatqa --headers none,meta
+
+Writes ``bench/results/fusion_sweep.json`` and ``docs/retrieval.md`` (tables).
+
+Header variants: ``none`` (no header: what ``tickerwire eval`` indexes today), ``title`` (the
+title line, as production does for titled documents), ``meta`` (:func:`metadata_header`),
+``meta_sec`` (metadata header plus the filing item the chunk is in).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import math
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tickerwire.core.ports import Embedder, SparseVector
+from tickerwire.core.settings import Settings
+from tickerwire.evaluation import METRICS, Question, dedupe, load_dataset, mean_scores, score
+from tickerwire.pipeline.chunking import chunk_document, metadata_header
+from tickerwire.pipeline.clean import clean_document
+from tickerwire.pipeline.fusion import (
+    FusedHit,
+    adaptive_weights,
+    dbsf_fuse,
+    normalized_score_fuse,
+    rrf_fuse,
+)
+from tickerwire.pipeline.redact import redact
+from tickerwire.pipeline.sparse import SparseEncoder
+from tickerwire.runtime import chunker_for
+from tickerwire.stages.preprocess import ChunkerConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+CACHE = ROOT / "bench" / ".cache"
+RESULTS = ROOT / "bench" / "results"
+DOCS = ROOT / "docs"
+HEADERS = ("none", "title", "meta", "meta_sec")
+#: Chunk hits fetched per question, as ``tickerwire eval`` asks for (k=30).
+LIMIT = 30
+#: Candidates each side contributes to a fusion (HybridParams.prefetch).
+PREFETCH = 100
+
+FloatArray = npt.NDArray[np.float32]
+
+
+# --- embedding cache ----------------------------------------------------------------------------
+
+
+class EmbeddingCache:
+    """Vectors by sha256(model + text), in SQLite; safe to share between runs."""
+
+    def __init__(self, path: Path, model: str, dim: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS vec (key TEXT PRIMARY KEY, v BLOB NOT NULL)")
+        self._model = model
+        self._dim = dim
+
+    def key(self, text: str) -> str:
+        return hashlib.sha256(f"{self._model}\0{text}".encode()).hexdigest()
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, FloatArray]:
+        out: dict[str, FloatArray] = {}
+        for start in range(0, len(keys), 500):
+            part = list(keys[start : start + 500])
+            marks = ",".join("?" * len(part))
+            for k, blob in self._db.execute(f"SELECT key, v FROM vec WHERE key IN ({marks})", part):
+                out[k] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def put_many(self, items: Sequence[tuple[str, FloatArray]]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO vec (key, v) VALUES (?, ?)",
+            [(k, v.astype(np.float32).tobytes()) for k, v in items],
+        )
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+async def embed_all(
+    embedder: Embedder, cache: EmbeddingCache, texts: Sequence[str], *, label: str
+) -> FloatArray:
+    """Vectors of ``texts`` (cached ones from the cache; the rest embedded and stored)."""
+    keys = [cache.key(t) for t in texts]
+    have = cache.get_many(sorted(set(keys)))
+    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in have}.items())
+    if missing:
+        started = time.perf_counter()
+        print(f"[{label}] embedding {len(missing)} of {len(texts)} texts", file=sys.stderr)
+        step = 256
+        for start in range(0, len(missing), step):
+            part = missing[start : start + step]
+            vectors = await embedder.embed_documents([t for _, t in part])
+            items = [
+                (k, np.asarray(v, dtype=np.float32))
+                for (k, _), v in zip(part, vectors, strict=True)
+            ]
+            cache.put_many(items)
+            have.update(items)
+            done = start + len(part)
+            rate = done / (time.perf_counter() - started)
+            print(f"[{label}] {done}/{len(missing)} ({rate:.1f} texts/s)", file=sys.stderr)
+    return np.stack([have[k] for k in keys]) if keys else np.zeros((0, embedder.dim), np.float32)
+
+
+# --- corpus → chunks ----------------------------------------------------------------------------
+
+
+@dataclass
+class Chunked:
+    """The chunks of one corpus under one header variant."""
+
+    doc_ids: list[str]
+    texts: list[str]  # embedded text (header + chunk)
+
+
+def chunk_corpus(corpus: Sequence[dict[str, Any]], header: str, chunker: ChunkerConfig) -> Chunked:
+    """Clean, redact and chunk each corpus row as the preprocess stage does a raw document."""
+    doc_ids: list[str] = []
+    texts: list[str] = []
+    for row in corpus:
+        body = redact(clean_document(str(row["text"]), "text/plain")).text
+        title = redact(str(row.get("title") or "")).text
+        metadata = {"company": row.get("company"), **(row.get("metadata") or {})}
+        doc_header: str | None
+        if header == "none":
+            doc_header = ""
+        elif header == "title":
+            doc_header = None  # the chunker's title header
+        else:
+            doc_header = metadata_header(
+                title=title,
+                doc_type=row.get("doc_type"),
+                tickers=[str(t).upper() for t in row.get("tickers") or []],
+                metadata=metadata,
+            )
+        for chunk in chunk_document(
+            doc_id=str(row["id"]),
+            title=title,
+            text=body,
+            max_tokens=chunker.max_tokens,
+            overlap=chunker.overlap,
+            make_splitter=chunker.make_splitter,
+            count_tokens=chunker.count_tokens,
+            header=doc_header,
+            sections=header == "meta_sec",
+        ):
+            doc_ids.append(str(row["id"]))
+            texts.append(chunk.embed_text)
+    return Chunked(doc_ids=doc_ids, texts=texts)
+
+
+# --- in-memory retrieval ------------------------------------------------------------------------
+
+
+class SparseIndex:
+    """BM25 over sparse document vectors, with Qdrant's IDF modifier applied at query time."""
+
+    def __init__(self, vectors: Sequence[SparseVector]) -> None:
+        rows: dict[int, list[int]] = {}
+        weights: dict[int, list[float]] = {}
+        for row, vec in enumerate(vectors):
+            for i, w in zip(vec.indices, vec.values, strict=True):
+                rows.setdefault(i, []).append(row)
+                weights.setdefault(i, []).append(w)
+        n = len(vectors)
+        self._n = n
+        self._postings = {
+            i: (np.asarray(r, dtype=np.int64), np.asarray(weights[i], dtype=np.float32))
+            for i, r in rows.items()
+        }
+        self._idf = {
+            i: math.log(1.0 + (n - len(r) + 0.5) / (len(r) + 0.5)) for i, r in rows.items()
+        }
+
+    def search(self, query: SparseVector, limit: int) -> tuple[npt.NDArray[np.int64], FloatArray]:
+        scores = np.zeros(self._n, dtype=np.float32)
+        touched = False
+        for i, qw in zip(query.indices, query.values, strict=True):
+            posting = self._postings.get(i)
+            if posting is None:
+                continue
+            touched = True
+            scores[posting[0]] += np.float32(self._idf[i] * qw) * posting[1]
+        if not touched:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        return top(scores, limit, positive=True)
+
+
+def top(
+    scores: FloatArray, limit: int, *, positive: bool = False
+) -> tuple[npt.NDArray[np.int64], FloatArray]:
+    """Indices and scores of the ``limit`` best, best first (only > 0 when ``positive``)."""
+    limit = min(limit, len(scores))
+    idx = np.argpartition(-scores, limit - 1)[:limit] if limit else np.zeros(0, np.int64)
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    if positive:
+        idx = idx[scores[idx] > 0]
+    return idx.astype(np.int64), scores[idx]
+
+
+@dataclass
+class Ranked:
+    """Per question: dense and sparse candidate lists (chunk row, score), best first."""
+
+    dense: list[list[tuple[int, float]]] = field(default_factory=list)
+    sparse: list[list[tuple[int, float]]] = field(default_factory=list)
+
+
+def rank_all(
+    chunk_vectors: FloatArray,
+    sparse_index: SparseIndex,
+    query_vectors: FloatArray,
+    query_sparse: Sequence[SparseVector],
+    depth: int,
+) -> Ranked:
+    out = Ranked()
+    sims = query_vectors @ chunk_vectors.T
+    for q in range(len(query_sparse)):
+        di, ds = top(sims[q], depth)
+        out.dense.append(list(zip(di.tolist(), ds.tolist(), strict=True)))
+        si, ss = sparse_index.search(query_sparse[q], depth)
+        out.sparse.append(list(zip(si.tolist(), ss.tolist(), strict=True)))
+    return out
+
+
+Candidates = list[tuple[int, float]]
+Fuser = Callable[[Candidates, Candidates], list[FusedHit[int]]]
+
+
+def _rrf(k: int, wd: float, ws: float) -> Fuser:
+    return lambda d, s: rrf_fuse([d, s], k=k, weights=[wd, ws])
+
+
+def _dbsf(wd: float, ws: float) -> Fuser:
+    return lambda d, s: dbsf_fuse([d, s], [wd, ws])
+
+
+def _minmax(alpha: float) -> Fuser:
+    return lambda d, s: normalized_score_fuse(d, s, dense_weight=alpha)
+
+
+def _adaptive_rrf(k: int) -> Fuser:
+    return lambda d, s: rrf_fuse([d, s], k=k, weights=adaptive_weights([v for _, v in s]))
+
+
+def _adaptive_dbsf(d: Candidates, s: Candidates) -> list[FusedHit[int]]:
+    return dbsf_fuse([d, s], adaptive_weights([v for _, v in s]))
+
+
+def _single(side: int) -> Fuser:
+    return lambda d, s: [FusedHit(i, v) for i, v in (d, s)[side]]
+
+
+def fusers() -> dict[str, Fuser]:
+    """Every fusion tried, by name."""
+    out: dict[str, Fuser] = {"dense": _single(0), "sparse": _single(1)}
+    for k in (1, 2, 10, 60):
+        for wd, ws in ((1.0, 1.0), (1.0, 2.0), (1.0, 3.0), (2.0, 1.0), (3.0, 1.0)):
+            out[f"rrf k={k} w={wd:g}:{ws:g}"] = _rrf(k, wd, ws)
+    for wd, ws in ((1.0, 1.0), (1.0, 0.5), (0.5, 1.0)):
+        out[f"dbsf w={wd:g}:{ws:g}"] = _dbsf(wd, ws)
+    for alpha in (0.3, 0.5, 0.7):
+        out[f"minmax a={alpha:g}"] = _minmax(alpha)
+    for k in (1, 10, 60):
+        out[f"adaptive rrf k={k}"] = _adaptive_rrf(k)
+    out["adaptive dbsf"] = _adaptive_dbsf
+    return out
+
+
+def evaluate(
+    ranked: Ranked, doc_ids: Sequence[str], questions: Sequence[Question]
+) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for name, fuse in fusers().items():
+        rows = []
+        for q, d, s in zip(questions, ranked.dense, ranked.sparse, strict=True):
+            hits = fuse(d, s)[:LIMIT]
+            rows.append(score(dedupe(doc_ids[h.key] for h in hits), q.relevant))
+        out[name] = mean_scores(rows)
+    return out
+
+
+# --- driver -------------------------------------------------------------------------------------
+
+
+def load_embedder() -> Any:
+    from tickerwire.adapters.embed_local import LocalEmbedder
+
+    return LocalEmbedder()
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    embedder = load_embedder()
+    cache = EmbeddingCache(args.cache / "embeddings.sqlite", embedder.name, embedder.dim)
+    encoder = SparseEncoder()
+    chunker = chunker_for(Settings(), embedder)
+    results: dict[str, Any] = {"embedder": embedder.name, "prefetch": PREFETCH, "sets": {}}
+    try:
+        for name in args.datasets:
+            data = load_dataset(args.data / name)
+            questions = data.questions[:: args.every]
+            qvecs: FloatArray | None = None
+            qsparse = [encoder.encode_query(q.text) for q in questions]
+            per_set: dict[str, Any] = {"questions": len(questions), "headers": {}}
+            for header in args.headers:
+                started = time.perf_counter()
+                chunked = chunk_corpus(data.corpus, header, chunker)
+                label = f"{name}/{header}"
+                vectors = await embed_all(embedder, cache, chunked.texts, label=label)
+                if args.embed_only:
+                    continue
+                if qvecs is None:
+                    qvecs = await embed_all(
+                        embedder, cache, [q.text for q in questions], label=f"{name}/questions"
+                    )
+                sparse = SparseIndex([encoder.encode_document(t) for t in chunked.texts])
+                ranked = rank_all(vectors, sparse, qvecs, qsparse, PREFETCH)
+                metrics = evaluate(ranked, chunked.doc_ids, questions)
+                per_set["headers"][header] = {
+                    "chunks": len(chunked.texts),
+                    "seconds": round(time.perf_counter() - started, 1),
+                    "metrics": metrics,
+                }
+                print_rows(label, metrics)
+            results["sets"][name] = per_set
+    finally:
+        cache.close()
+        await embedder.aclose()
+    return results
+
+
+def print_rows(label: str, metrics: dict[str, dict[str, float]]) -> None:
+    print(f"\n{label}\n{'option':<24} " + " ".join(f"{m:>9}" for m in METRICS))
+    for option, row in metrics.items():
+        print(f"{option:<24} " + " ".join(f"{row[m]:>9.3f}" for m in METRICS))
+
+
+def iter_table(results: dict[str, Any], header: str) -> Iterator[str]:
+    sets = [s for s in results["sets"] if header in results["sets"][s]["headers"]]
+    if not sets:
+        return
+    yield "| option | " + " | ".join(f"{s} hit@10 | {s} nDCG@10" for s in sets) + " |"
+    yield "|---|" + "---|---|" * len(sets)
+    options = results["sets"][sets[0]]["headers"][header]["metrics"]
+    for option in options:
+        cells = []
+        for s in sets:
+            row = results["sets"][s]["headers"][header]["metrics"][option]
+            cells.append(f"{row['hit@10']:.3f} | {row['ndcg@10']:.3f}")
+        yield f"| {option} | " + " | ".join(cells) + " |"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument(
+        "--datasets", type=lambda s: s.split(","), default=["tatqa", "financebench-dev"]
+    )
+    ap.add_argument("--headers", type=lambda s: s.split(","), default=list(HEADERS))
+    ap.add_argument("--every", type=int, default=1, help="Use every Nth question.")
+    ap.add_argument("--cache", type=Path, default=CACHE)
+    ap.add_argument("--embed-only", action="store_true", help="Fill the cache, score nothing.")
+    ap.add_argument("--output", type=Path, default=RESULTS / "fusion_sweep.json")
+    args = ap.parse_args()
+    for h in args.headers:
+        if h not in HEADERS:
+            ap.error(f"unknown header variant {h!r}; choose from {', '.join(HEADERS)}")
+    results = asyncio.run(run(args))
+    if args.embed_only:
+        return
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n", "utf-8")
+    print(f"\nwrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

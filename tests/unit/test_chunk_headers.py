@@ -1,0 +1,119 @@
+"""Context-rich chunk headers: metadata header, filing sections (pipeline/chunking.py)."""
+
+from __future__ import annotations
+
+from semantic_text_splitter import TextSplitter
+
+from tickerwire.pipeline.chunking import (
+    SECTION_HEADING_CHARS,
+    chunk_document,
+    metadata_header,
+    section_headings,
+)
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def make_splitter(capacity: int, overlap: int) -> TextSplitter:
+    return TextSplitter.from_callback(words, capacity, overlap)
+
+
+def test_metadata_header_names_company_tickers_form_and_period() -> None:
+    header = metadata_header(
+        title="3M 10-K FY2018, page 60",
+        doc_type="filing",
+        tickers=["MMM"],
+        metadata={"company": "3M", "form": "10-K", "fiscal_period": "FY2018", "page": 60},
+    )
+    assert header == "3M (MMM) | 10-K | FY2018"
+
+
+def test_metadata_header_falls_back_to_title_and_doc_type() -> None:
+    assert metadata_header(title="  Acme  news ", doc_type="news", tickers=[], metadata={}) == (
+        "Acme news | news"
+    )
+    # A ticker already in the company name is not repeated; no company: the tickers name it.
+    assert (
+        metadata_header(title="t", doc_type=None, tickers=["AMZN"], metadata={"company": "AMZN"})
+        == "AMZN"
+    )
+    assert metadata_header(title="t", doc_type="market_stats", tickers=["NVDA"], metadata={}) == (
+        "NVDA | market stats"
+    )
+    assert metadata_header(title="", doc_type=None, tickers=[], metadata={}) == ""
+
+
+def test_section_headings_find_filing_items() -> None:
+    text = (
+        "Intro\n"
+        "Item 7. Management's Discussion and Analysis of Financial Condition and Results of "
+        "Operations of the Company and its subsidiaries\n"
+        "body\n"
+        "ITEM 7A \n \nQuantitative and Qualitative Disclosures About Market Risk\n"
+        "Item 8 45\n"
+        "the item 9 in a sentence is not a heading\n"
+    )
+    found = [h for _, h in section_headings(text)]
+    assert found[0].startswith("Item 7. Management's Discussion")
+    assert len(found[0]) <= SECTION_HEADING_CHARS
+    assert found[1] == "Item 7A. Quantitative and Qualitative Disclosures About Market"
+    assert found[2] == "Item 8"  # a table-of-contents row: the page number is not a name
+    assert len(found) == 3
+
+
+def test_chunk_document_uses_the_given_header_for_every_chunk() -> None:
+    chunks = chunk_document(
+        doc_id="d",
+        title="ignored title",
+        text="one two three four five six seven eight nine ten eleven twelve",
+        max_tokens=8,
+        overlap=0,
+        make_splitter=make_splitter,
+        count_tokens=words,
+        header="ACME (ACM) | 10-K | FY2020",
+    )
+    assert len(chunks) > 1
+    assert all(c.embed_text.startswith("ACME (ACM) | 10-K | FY2020\n\n") for c in chunks)
+    assert all("ignored" not in c.embed_text for c in chunks)
+    # An empty header means no header at all, not the title.
+    bare = chunk_document(
+        doc_id="d",
+        title="ignored title",
+        text="one two",
+        max_tokens=8,
+        overlap=0,
+        make_splitter=make_splitter,
+        count_tokens=words,
+        header="",
+    )
+    assert bare[0].embed_text == "one two"
+
+
+def test_chunk_document_with_sections_names_the_item_each_chunk_is_in() -> None:
+    body = " ".join(f"w{i}" for i in range(30))
+    text = (
+        f"Cover page text\n\nItem 7. Management's Discussion\n\n{body}\n\n"
+        f"Item 8. Financial Statements\n\n{body}"
+    )
+    chunks = chunk_document(
+        doc_id="d",
+        title="",
+        text=text,
+        max_tokens=60,
+        overlap=0,
+        make_splitter=make_splitter,
+        count_tokens=words,
+        header="ACME | 10-K | FY2020",
+        sections=True,
+    )
+    headers = [c.embed_text.split("\n\n", 1)[0] for c in chunks]
+    assert headers[0] in (
+        "ACME | 10-K | FY2020",
+        "ACME | 10-K | FY2020 | Item 7. Management's Discussion",
+    )
+    assert "ACME | 10-K | FY2020 | Item 7. Management's Discussion" in headers
+    assert headers[-1] == "ACME | 10-K | FY2020 | Item 8. Financial Statements"
+    assert all(c.token_count <= 60 for c in chunks)
+    assert all(not c.text.startswith("ACME") for c in chunks)  # the header is not in the text
