@@ -36,12 +36,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import numpy.typing as npt
 
 from tickerwire.core.ports import Embedder, SparseVector
+from tickerwire.core.records import DocType
 from tickerwire.core.settings import Settings
 from tickerwire.evaluation import METRICS, Question, dedupe, load_dataset, mean_scores, score
 from tickerwire.pipeline.chunking import chunk_document, metadata_header
@@ -64,6 +65,8 @@ CACHE = ROOT / "bench" / ".cache"
 RESULTS = ROOT / "bench" / "results"
 DOCS = ROOT / "docs"
 HEADERS = ("none", "title", "meta", "meta_sec")
+#: raw-document/v1 document types; a corpus row's other types become "filing", as in eval.
+DOC_TYPES = frozenset(get_args(DocType))
 #: Chunk hits fetched per question, as ``tickerwire eval`` asks for (k=30).
 LIMIT = 30
 #: Candidates each side contributes to a fusion (HybridParams.prefetch).
@@ -162,7 +165,7 @@ def chunk_corpus(corpus: Sequence[dict[str, Any]], header: str, chunker: Chunker
         else:
             doc_header = metadata_header(
                 title=title,
-                doc_type=row.get("doc_type"),
+                doc_type=row["doc_type"] if row.get("doc_type") in DOC_TYPES else "filing",
                 tickers=[str(t).upper() for t in row.get("tickers") or []],
                 metadata=metadata,
             )
@@ -251,9 +254,13 @@ def rank_all(
     for q in range(len(query_sparse)):
         di, ds = top(sims[q], depth)
         out.dense.append(list(zip(di.tolist(), ds.tolist(), strict=True)))
-        si, ss = sparse_index.search(query_sparse[q], depth)
-        out.sparse.append(list(zip(si.tolist(), ss.tolist(), strict=True)))
+        out.sparse.append(search_sparse(sparse_index, query_sparse[q], depth))
     return out
+
+
+def search_sparse(index: SparseIndex, query: SparseVector, depth: int) -> list[tuple[int, float]]:
+    rows, scores = index.search(query, depth)
+    return list(zip(rows.tolist(), scores.tolist(), strict=True))
 
 
 Candidates = list[tuple[int, float]]
@@ -301,10 +308,16 @@ def fusers() -> dict[str, Fuser]:
 
 
 def evaluate(
-    ranked: Ranked, doc_ids: Sequence[str], questions: Sequence[Question]
+    ranked: Ranked,
+    doc_ids: Sequence[str],
+    questions: Sequence[Question],
+    *,
+    only: set[str] | None = None,
 ) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for name, fuse in fusers().items():
+        if only is not None and name not in only:
+            continue
         rows = []
         for q, d, s in zip(questions, ranked.dense, ranked.sparse, strict=True):
             hits = fuse(d, s)[:LIMIT]
@@ -339,16 +352,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 started = time.perf_counter()
                 chunked = chunk_corpus(data.corpus, header, chunker)
                 label = f"{name}/{header}"
-                vectors = await embed_all(embedder, cache, chunked.texts, label=label)
-                if args.embed_only:
-                    continue
-                if qvecs is None:
-                    qvecs = await embed_all(
-                        embedder, cache, [q.text for q in questions], label=f"{name}/questions"
-                    )
                 sparse = SparseIndex([encoder.encode_document(t) for t in chunked.texts])
-                ranked = rank_all(vectors, sparse, qvecs, qsparse, PREFETCH)
-                metrics = evaluate(ranked, chunked.doc_ids, questions)
+                if label in args.sparse_only:
+                    # Sparse only: nothing to embed (BM25 alone, for variants not embedded).
+                    ranked = Ranked(
+                        dense=[[] for _ in questions],
+                        sparse=[search_sparse(sparse, v, PREFETCH) for v in qsparse],
+                    )
+                    metrics = evaluate(ranked, chunked.doc_ids, questions, only={"sparse"})
+                else:
+                    vectors = await embed_all(embedder, cache, chunked.texts, label=label)
+                    if args.embed_only:
+                        continue
+                    if qvecs is None:
+                        qvecs = await embed_all(
+                            embedder, cache, [q.text for q in questions], label=f"{name}/questions"
+                        )
+                    ranked = rank_all(vectors, sparse, qvecs, qsparse, PREFETCH)
+                    metrics = evaluate(ranked, chunked.doc_ids, questions)
                 per_set["headers"][header] = {
                     "chunks": len(chunked.texts),
                     "seconds": round(time.perf_counter() - started, 1),
@@ -368,19 +389,120 @@ def print_rows(label: str, metrics: dict[str, dict[str, float]]) -> None:
         print(f"{option:<24} " + " ".join(f"{row[m]:>9.3f}" for m in METRICS))
 
 
+def cross_check(results: dict[str, Any], header: str) -> dict[str, Any]:
+    """Per fusion option: its margin over the better single mode on each set, and tune-on-one.
+
+    ``margin`` is nDCG@10 minus max(dense, sparse) nDCG@10 on that set; ``worst_margin`` the
+    smaller over the sets (an option that generalizes keeps it >= 0 everywhere). ``transfer``
+    picks the best option on one set and reports what it scores on each other set.
+    """
+    sets = complete_sets(results, header)
+    table = {s: results["sets"][s]["headers"][header]["metrics"] for s in sets}
+    if not sets:
+        return {}
+    options = [o for o in table[sets[0]] if o not in ("dense", "sparse")]
+    margins: dict[str, dict[str, float]] = {}
+    for option in options:
+        row: dict[str, float] = {}
+        for s in sets:
+            floor = max(table[s]["dense"]["ndcg@10"], table[s]["sparse"]["ndcg@10"])
+            row[s] = round(table[s][option]["ndcg@10"] - floor, 4)
+        row["worst_margin"] = min(row[s] for s in sets)
+        margins[option] = row
+    transfer = {}
+    for tune in sets:
+        best = max(options, key=lambda o: table[tune][o]["ndcg@10"])
+        transfer[tune] = {
+            "best": best,
+            **{f"ndcg@10 on {s}": table[s][best]["ndcg@10"] for s in sets},
+        }
+    robust = max(options, key=lambda o: margins[o]["worst_margin"])
+    return {"margins": margins, "transfer": transfer, "most_robust": robust}
+
+
+def complete_sets(results: dict[str, Any], header: str) -> list[str]:
+    """The sets on which ``header`` ran every option (not sparse only)."""
+    return [
+        s
+        for s, per_set in results["sets"].items()
+        if "dense" in per_set["headers"].get(header, {}).get("metrics", {})
+    ]
+
+
 def iter_table(results: dict[str, Any], header: str) -> Iterator[str]:
-    sets = [s for s in results["sets"] if header in results["sets"][s]["headers"]]
+    sets = complete_sets(results, header)
     if not sets:
         return
-    yield "| option | " + " | ".join(f"{s} hit@10 | {s} nDCG@10" for s in sets) + " |"
-    yield "|---|" + "---|---|" * len(sets)
+    check = cross_check(results, header)
+    yield (
+        "| option | "
+        + " | ".join(f"{s} hit@10 | {s} nDCG@10 | {s} margin" for s in sets)
+        + " | worst margin |"
+    )
+    yield "|---|" + "---|---|---|" * len(sets) + "---|"
     options = results["sets"][sets[0]]["headers"][header]["metrics"]
     for option in options:
         cells = []
+        margin = check["margins"].get(option)
         for s in sets:
             row = results["sets"][s]["headers"][header]["metrics"][option]
-            cells.append(f"{row['hit@10']:.3f} | {row['ndcg@10']:.3f}")
-        yield f"| {option} | " + " | ".join(cells) + " |"
+            m = f"{margin[s]:+.3f}" if margin else ""
+            cells.append(f"{row['hit@10']:.3f} | {row['ndcg@10']:.3f} | {m}")
+        worst = f"{margin['worst_margin']:+.3f}" if margin else ""
+        yield f"| {option} | " + " | ".join(cells) + f" | {worst} |"
+    yield ""
+    for tune, pick in check["transfer"].items():
+        scores = ", ".join(f"{k} {v:.3f}" for k, v in pick.items() if k != "best")
+        yield f"- tuned on {tune}: best is `{pick['best']}` ({scores})"
+    yield f"- best worst-case margin over both sets: `{check['most_robust']}`"
+
+
+def header_table(results: dict[str, Any], options: Sequence[str]) -> Iterator[str]:
+    """nDCG@10 / hit@10 of a few options under each header variant, per set."""
+    yield "| set | header | chunks | " + " | ".join(f"{o} hit@10 / nDCG@10" for o in options) + " |"
+    yield "|---|---|---|" + "---|" * len(options)
+    for name, per_set in results["sets"].items():
+        for header, run in per_set["headers"].items():
+            cells = []
+            for o in options:
+                row = run["metrics"].get(o)
+                cells.append(f"{row['hit@10']:.3f} / {row['ndcg@10']:.3f}" if row else "")
+            yield f"| {name} | {header} | {run['chunks']} | " + " | ".join(cells) + " |"
+
+
+#: docs/retrieval.md keeps what is above this line (the written findings) and regenerates the rest.
+MARKER = "<!-- everything below is generated by bench/fusion_sweep.py -->"
+
+
+def write_markdown(results: dict[str, Any], path: Path, command: str) -> None:
+    kept = ["# Retrieval: chunk headers and hybrid fusion, measured on both dev sets", ""]
+    if path.is_file() and MARKER in (old := path.read_text("utf-8")):
+        kept = [*old.split(MARKER, 1)[0].rstrip("\n").split("\n"), ""]
+    lines = [
+        *kept,
+        MARKER,
+        "",
+        "## Sweep tables",
+        "",
+        f"Produced by `{command}` (bench/fusion_sweep.py; raw numbers in",
+        "bench/results/fusion_sweep.json). In memory: the project's chunker, the offline",
+        f"embedder ({results['embedder']}), the project's BM25 encoder with Qdrant's IDF, exact",
+        f"dense search, {results['prefetch']} candidates per side, top {LIMIT} chunk hits",
+        "de-duplicated to documents and scored as `tickerwire eval` scores them.",
+        "`margin` = nDCG@10 minus the better single mode's nDCG@10 on that set.",
+        "",
+        "### Header variants",
+        "",
+    ]
+    lines += header_table(
+        results, ["dense", "sparse", "rrf k=60 w=1:1", "rrf k=1 w=1:3", "dbsf w=1:1"]
+    )
+    for header in HEADERS:
+        table = list(iter_table(results, header))
+        if table:
+            lines += ["", f"### Fusion options, header `{header}`", "", *table]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", "utf-8")
 
 
 def main() -> None:
@@ -393,7 +515,14 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="Use every Nth question.")
     ap.add_argument("--cache", type=Path, default=CACHE)
     ap.add_argument("--embed-only", action="store_true", help="Fill the cache, score nothing.")
+    ap.add_argument(
+        "--sparse-only",
+        type=lambda s: set(s.split(",")),
+        default=set(),
+        help="SET/HEADER runs scored with BM25 only, not embedded (e.g. financebench-dev/title).",
+    )
     ap.add_argument("--output", type=Path, default=RESULTS / "fusion_sweep.json")
+    ap.add_argument("--markdown", type=Path, default=DOCS / "retrieval.md")
     args = ap.parse_args()
     for h in args.headers:
         if h not in HEADERS:
@@ -402,8 +531,16 @@ def main() -> None:
     if args.embed_only:
         return
     args.output.parent.mkdir(parents=True, exist_ok=True)
+    for header in HEADERS:
+        check = cross_check(results, header)
+        if check:
+            results.setdefault("cross_check", {})[header] = check
     args.output.write_text(json.dumps(results, indent=2) + "\n", "utf-8")
     print(f"\nwrote {args.output}")
+    if args.markdown is not None:
+        command = "python bench/fusion_sweep.py " + " ".join(sys.argv[1:])
+        write_markdown(results, args.markdown, command.strip())
+        print(f"wrote {args.markdown}")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,10 @@ def test_metadata_header_falls_back_to_title_and_doc_type() -> None:
         "NVDA | market stats"
     )
     assert metadata_header(title="", doc_type=None, tickers=[], metadata={}) == ""
+    assert metadata_header(title="", doc_type="filing", tickers=[], metadata={}) == ""
+    assert metadata_header(
+        title="", doc_type="filing", tickers=[], metadata={"fiscal_period": "FY2019"}
+    ) == ("filing | FY2019")
 
 
 def test_section_headings_find_filing_items() -> None:

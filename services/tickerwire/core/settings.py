@@ -118,6 +118,16 @@ class Settings(BaseSettings):
     # Pipeline
     chunk_tokens: int = Field(default=256, ge=16, description="Target chunk size in tokens.")
     chunk_overlap: int = Field(default=32, ge=0, description="Token overlap between chunks.")
+    chunk_header: Literal["title", "metadata"] = Field(
+        default="title",
+        description="Header before each chunk's embedded and sparse text: the document title, "
+        "or a metadata line (company and tickers, form, fiscal period; the title when there is "
+        "no company). Measured in docs/retrieval.md.",
+    )
+    chunk_sections: bool = Field(
+        default=False,
+        description="Also name the filing item a chunk is in ('Item 7. ...') in its header.",
+    )
     preprocess_threads: int = Field(
         default=2,
         ge=1,

@@ -86,7 +86,8 @@ def metadata_header(
 
     ``"3M (MMM) | 10-K | FY2018"``: the company (``metadata.company``) with its tickers (the
     title when neither is known), the form (``metadata.form``, else the document type) and the
-    fiscal period (``metadata.fiscal_period``). Pure.
+    fiscal period (``metadata.fiscal_period``); ``""`` when it would name only a document type.
+    Pure.
     """
     company = " ".join(str(metadata.get("company") or "").split())
     ticker_text = ", ".join(t for t in tickers if t and t.upper() not in company.upper())
@@ -94,6 +95,8 @@ def metadata_header(
     who = who or " ".join(title.split())
     form = " ".join(str(metadata.get("form") or "").split()) or (doc_type or "")
     period = " ".join(str(metadata.get("fiscal_period") or "").split())
+    if not who and not period:
+        return ""  # a bare document type says nothing that tells documents apart
     parts = [p for p in (who, form.replace("_", " "), period) if p]
     return " | ".join(parts)
 
