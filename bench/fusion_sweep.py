@@ -20,7 +20,9 @@ Writes ``bench/results/fusion_sweep.json`` and ``docs/retrieval.md`` (tables).
 
 Header variants: ``none`` (no header: what ``tickerwire eval`` indexes today), ``title`` (the
 title line, as production does for titled documents), ``meta`` (:func:`metadata_header`),
-``meta_sec`` (metadata header plus the filing item the chunk is in).
+``meta_sec`` (metadata header plus the filing item the chunk is in); ``meta`` and ``meta_sec``
+without the title, as ``tickerwire eval`` sends documents by default; ``meta_title`` with it, as
+a producer of titled documents does.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ DATA = ROOT.parent / "shared" / "data"
 CACHE = ROOT / "bench" / ".cache"
 RESULTS = ROOT / "bench" / "results"
 DOCS = ROOT / "docs"
-HEADERS = ("none", "title", "meta", "meta_sec")
+HEADERS = ("none", "title", "meta", "meta_sec", "meta_title")
 #: raw-document/v1 document types; a corpus row's other types become "filing", as in eval.
 DOC_TYPES = frozenset(get_args(DocType))
 #: Chunk hits fetched per question, as ``tickerwire eval`` asks for (k=30).
@@ -164,7 +166,8 @@ def chunk_corpus(corpus: Sequence[dict[str, Any]], header: str, chunker: Chunker
             doc_header = None  # the chunker's title header
         else:
             doc_header = metadata_header(
-                title=title,
+                # `tickerwire eval` sends no titles unless asked (--titles): meta_title does.
+                title=title if header == "meta_title" else "",
                 doc_type=row["doc_type"] if row.get("doc_type") in DOC_TYPES else "filing",
                 tickers=[str(t).upper() for t in row.get("tickers") or []],
                 metadata=metadata,
@@ -183,6 +186,24 @@ def chunk_corpus(corpus: Sequence[dict[str, Any]], header: str, chunker: Chunker
             doc_ids.append(str(row["id"]))
             texts.append(chunk.embed_text)
     return Chunked(doc_ids=doc_ids, texts=texts)
+
+
+def subset_corpus(
+    corpus: Sequence[dict[str, Any]], questions: Sequence[Question], fraction: float
+) -> list[dict[str, Any]]:
+    """Every document some question needs, plus a fixed ``fraction`` of the others (by id hash).
+
+    Fewer distractors make every option score higher: compare options on one subset, never a
+    subset's numbers with a full corpus's.
+    """
+    needed = set().union(*(q.relevant for q in questions))
+    cut = int(fraction * 2**32)
+    return [
+        row
+        for row in corpus
+        if str(row["id"]) in needed
+        or int.from_bytes(hashlib.blake2b(str(row["id"]).encode(), digest_size=4).digest()) < cut
+    ]
 
 
 # --- in-memory retrieval ------------------------------------------------------------------------
@@ -345,9 +366,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for name in args.datasets:
             data = load_dataset(args.data / name)
             questions = data.questions[:: args.every]
+            fraction = args.subset.get(name)
+            if fraction is not None:
+                data.corpus = subset_corpus(data.corpus, questions, fraction)
+                print(f"[{name}] subset: {len(data.corpus)} documents", file=sys.stderr)
             qvecs: FloatArray | None = None
             qsparse = [encoder.encode_query(q.text) for q in questions]
-            per_set: dict[str, Any] = {"questions": len(questions), "headers": {}}
+            per_set: dict[str, Any] = {
+                "questions": len(questions),
+                "documents": len(data.corpus),
+                "subset": fraction,
+                "headers": {},
+            }
             for header in args.headers:
                 started = time.perf_counter()
                 chunked = chunk_corpus(data.corpus, header, chunker)
@@ -515,6 +545,12 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=1, help="Use every Nth question.")
     ap.add_argument("--cache", type=Path, default=CACHE)
     ap.add_argument("--embed-only", action="store_true", help="Fill the cache, score nothing.")
+    ap.add_argument(
+        "--subset",
+        type=lambda s: {k: float(v) for k, v in (p.split("=") for p in s.split(","))},
+        default={},
+        help="SET=FRACTION,...: keep the needed documents and that fraction of the others.",
+    )
     ap.add_argument(
         "--sparse-only",
         type=lambda s: set(s.split(",")),

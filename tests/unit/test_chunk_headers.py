@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from semantic_text_splitter import TextSplitter
 
+from tickerwire.core.records import RawDocument
 from tickerwire.pipeline.chunking import (
     SECTION_HEADING_CHARS,
     chunk_document,
     metadata_header,
     section_headings,
 )
+from tickerwire.stages.preprocess import ChunkerConfig, prepare
 
 
 def words(text: str) -> int:
@@ -20,29 +24,27 @@ def make_splitter(capacity: int, overlap: int) -> TextSplitter:
     return TextSplitter.from_callback(words, capacity, overlap)
 
 
-def test_metadata_header_names_company_tickers_form_and_period() -> None:
-    header = metadata_header(
-        title="3M 10-K FY2018, page 60",
-        doc_type="filing",
-        tickers=["MMM"],
-        metadata={"company": "3M", "form": "10-K", "fiscal_period": "FY2018", "page": 60},
-    )
+def test_metadata_header_names_company_tickers_form_period_and_title() -> None:
+    meta = {"company": "3M", "form": "10-K", "fiscal_period": "FY2018", "page": 60}
+    header = metadata_header(title="", doc_type="filing", tickers=["MMM"], metadata=meta)
     assert header == "3M (MMM) | 10-K | FY2018"
+    titled = metadata_header(title=" Annual  report ", doc_type="filing", tickers=[], metadata=meta)
+    assert titled == "3M | 10-K | FY2018 | Annual report"
 
 
-def test_metadata_header_falls_back_to_title_and_doc_type() -> None:
-    assert metadata_header(title="  Acme  news ", doc_type="news", tickers=[], metadata={}) == (
-        "Acme news | news"
-    )
+def test_metadata_header_without_company_or_period() -> None:
     # A ticker already in the company name is not repeated; no company: the tickers name it.
     assert (
-        metadata_header(title="t", doc_type=None, tickers=["AMZN"], metadata={"company": "AMZN"})
+        metadata_header(title="", doc_type=None, tickers=["AMZN"], metadata={"company": "AMZN"})
         == "AMZN"
     )
-    assert metadata_header(title="t", doc_type="market_stats", tickers=["NVDA"], metadata={}) == (
+    assert metadata_header(title="", doc_type="market_stats", tickers=["NVDA"], metadata={}) == (
         "NVDA | market stats"
     )
-    assert metadata_header(title="", doc_type=None, tickers=[], metadata={}) == ""
+    # Nothing but a document type: the title alone, or nothing at all.
+    assert metadata_header(title="  Acme  news ", doc_type="news", tickers=[], metadata={}) == (
+        "Acme news"
+    )
     assert metadata_header(title="", doc_type="filing", tickers=[], metadata={}) == ""
     assert metadata_header(
         title="", doc_type="filing", tickers=[], metadata={"fiscal_period": "FY2019"}
@@ -121,3 +123,55 @@ def test_chunk_document_with_sections_names_the_item_each_chunk_is_in() -> None:
     assert headers[-1] == "ACME | 10-K | FY2020 | Item 8. Financial Statements"
     assert all(c.token_count <= 60 for c in chunks)
     assert all(not c.text.startswith("ACME") for c in chunks)  # the header is not in the text
+
+
+def _filing(period: str) -> RawDocument:
+    return RawDocument.model_validate(
+        {
+            "doc_id": "3M_2018_10K_p059",
+            "op": "upsert",
+            "version": 1,
+            "source": "filings",
+            "doc_type": "filing",
+            "title": "3M 10-K, page 60",
+            "body": "Item 8. Financial Statements\n\nPurchases of property, plant and equipment",
+            "content_type": "text/plain",
+            "published_at": "2019-02-07T00:00:00Z",
+            "tickers": ["MMM"],
+            "metadata": {"company": "3M", "form": "10-K", "fiscal_period": period},
+        }
+    )
+
+
+def _chunker(header: Literal["title", "metadata"], sections: bool) -> ChunkerConfig:
+    return ChunkerConfig(
+        make_splitter=make_splitter,
+        count_tokens=words,
+        max_tokens=60,
+        overlap=0,
+        header=header,
+        sections=sections,
+    )
+
+
+def test_prepare_puts_the_metadata_header_before_each_chunk() -> None:
+    prepared = prepare(_filing("FY2018"), _chunker("metadata", sections=True))
+    assert [c.embed_text.split("\n\n", 1)[0] for c in prepared.chunks] == [
+        "3M (MMM) | 10-K | FY2018 | 3M 10-K, page 60 | Item 8. Financial Statements"
+    ]
+    titled = prepare(_filing("FY2018"), _chunker("title", sections=False))
+    assert titled.chunks[0].embed_text.startswith("3M 10-K, page 60\n\n")
+
+
+def test_prepare_rechunks_when_only_the_header_metadata_changes() -> None:
+    # The fiscal period is not in the meta hash: without the header in the content hash, a
+    # corrected period would leave the old header in the index (plan_upsert: UNCHANGED).
+    chunker = _chunker("metadata", sections=False)
+    before, after = prepare(_filing("FY2017"), chunker), prepare(_filing("FY2018"), chunker)
+    assert before.content_hash != after.content_hash
+    assert before.chunks[0].chunk_id != after.chunks[0].chunk_id
+    # The title header keeps today's hashes: switching nothing re-chunks nothing.
+    plain = _chunker("title", sections=False)
+    assert prepare(_filing("FY2017"), plain).content_hash == (
+        prepare(_filing("FY2018"), plain).content_hash
+    )

@@ -82,22 +82,23 @@ def metadata_header(
     tickers: Sequence[str],
     metadata: Mapping[str, Any],
 ) -> str:
-    """A one-line context header from a document's metadata (company, form, period), or ``""``.
+    """A one-line context header from a document's metadata, then its title; may be ``""``.
 
-    ``"3M (MMM) | 10-K | FY2018"``: the company (``metadata.company``) with its tickers (the
-    title when neither is known), the form (``metadata.form``, else the document type) and the
-    fiscal period (``metadata.fiscal_period``); ``""`` when it would name only a document type.
-    Pure.
+    ``"3M (MMM) | 10-K | FY2018 | <title>"``: the company (``metadata.company``) with its
+    tickers, the form (``metadata.form``, else the document type), the fiscal period
+    (``metadata.fiscal_period``) and the title when there is one. With neither a company, a
+    ticker nor a period it is just the title (a document type alone tells nothing apart). Pure.
     """
     company = " ".join(str(metadata.get("company") or "").split())
     ticker_text = ", ".join(t for t in tickers if t and t.upper() not in company.upper())
     who = f"{company} ({ticker_text})" if company and ticker_text else company or ticker_text
-    who = who or " ".join(title.split())
+    title = " ".join(title.split())
     form = " ".join(str(metadata.get("form") or "").split()) or (doc_type or "")
     period = " ".join(str(metadata.get("fiscal_period") or "").split())
     if not who and not period:
-        return ""  # a bare document type says nothing that tells documents apart
-    parts = [p for p in (who, form.replace("_", " "), period) if p]
+        # A bare document type says nothing that tells documents apart: the title alone.
+        return title
+    parts = [p for p in (who, form.replace("_", " "), period, title) if p]
     return " | ".join(parts)
 
 
