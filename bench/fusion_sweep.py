@@ -51,6 +51,7 @@ from tickerwire.pipeline.chunking import chunk_document, metadata_header
 from tickerwire.pipeline.clean import clean_document
 from tickerwire.pipeline.fusion import (
     FusedHit,
+    adaptive_dense_weight,
     adaptive_weights,
     dbsf_fuse,
     normalized_score_fuse,
@@ -308,6 +309,10 @@ def _adaptive_dbsf(d: Candidates, s: Candidates) -> list[FusedHit[int]]:
     return dbsf_fuse([d, s], adaptive_weights([v for _, v in s]))
 
 
+def _adaptive_minmax(d: Candidates, s: Candidates) -> list[FusedHit[int]]:
+    return normalized_score_fuse(d, s, dense_weight=adaptive_dense_weight([v for _, v in s]))
+
+
 def _single(side: int) -> Fuser:
     return lambda d, s: [FusedHit(i, v) for i, v in (d, s)[side]]
 
@@ -320,11 +325,12 @@ def fusers() -> dict[str, Fuser]:
             out[f"rrf k={k} w={wd:g}:{ws:g}"] = _rrf(k, wd, ws)
     for wd, ws in ((1.0, 1.0), (1.0, 0.5), (0.5, 1.0)):
         out[f"dbsf w={wd:g}:{ws:g}"] = _dbsf(wd, ws)
-    for alpha in (0.3, 0.5, 0.7):
+    for alpha in (0.3, 0.4, 0.5, 0.6, 0.7):
         out[f"minmax a={alpha:g}"] = _minmax(alpha)
     for k in (1, 10, 60):
         out[f"adaptive rrf k={k}"] = _adaptive_rrf(k)
     out["adaptive dbsf"] = _adaptive_dbsf
+    out["adaptive minmax"] = _adaptive_minmax
     return out
 
 

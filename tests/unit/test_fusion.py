@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from tickerwire.core.ports import HybridParams, ScoredHit
 from tickerwire.pipeline.fusion import (
+    ADAPTIVE_ALPHA_MAX,
+    ADAPTIVE_ALPHA_MIN,
     ADAPTIVE_SPARSE_MAX,
     ADAPTIVE_SPARSE_MIN,
+    adaptive_dense_weight,
     adaptive_weights,
     dbsf_fuse,
+    fuse_candidates,
+    fuse_hits,
     normalized_score_fuse,
     rrf_fuse,
     rrf_position_score,
@@ -92,3 +98,34 @@ def test_adaptive_weights_trust_a_decisive_sparse_ranking() -> None:
     assert peaked == (1.0, ADAPTIVE_SPARSE_MAX)
     middle = adaptive_weights([10.0] + [5.0] * 9)[1]
     assert ADAPTIVE_SPARSE_MIN < middle < ADAPTIVE_SPARSE_MAX
+
+
+def test_adaptive_dense_weight_leans_on_bm25_when_it_is_decisive() -> None:
+    assert adaptive_dense_weight([]) == 1.0
+    assert adaptive_dense_weight([5.0] * 10) == pytest.approx(ADAPTIVE_ALPHA_MAX)
+    assert adaptive_dense_weight([20.0] + [0.0] * 9) == pytest.approx(ADAPTIVE_ALPHA_MIN)
+
+
+def _hits(pairs: list[tuple[str, float]], side: str) -> list[ScoredHit]:
+    return [ScoredHit(id=k, score=s, payload={"doc_id": k, "side": side}) for k, s in pairs]
+
+
+def test_fuse_hits_dispatches_on_the_method_and_keeps_payloads() -> None:
+    dense, sparse = _hits(DENSE, "dense"), _hits(SPARSE, "sparse")
+    rrf = fuse_hits(dense, sparse, HybridParams(fusion="rrf", rrf_k=60), limit=3)
+    assert [h.id for h in rrf] == keys(rrf_fuse([DENSE, SPARSE], k=60, weights=[1.0, 1.0]))[:3]
+    assert rrf[0].payload == {"doc_id": "a", "side": "dense"}  # found by both: dense payload
+    only_sparse = fuse_hits(dense, sparse, HybridParams(fusion="minmax", dense_share=0.0), 10)
+    assert only_sparse[0].id == "c"
+    assert {h.id: h.payload["side"] for h in only_sparse}["d"] == "sparse"
+    dbsf = fuse_hits(dense, sparse, HybridParams(fusion="dbsf"), limit=10)
+    assert [h.id for h in dbsf] == ["a", "c", "b", "d"]
+    adaptive = fuse_hits(dense, sparse, HybridParams(fusion="adaptive"), limit=2)
+    assert len(adaptive) == 2
+    assert fuse_hits([], [], HybridParams(fusion="adaptive"), limit=5) == []
+
+
+def test_fuse_candidates_rejects_an_unknown_method() -> None:
+    params = HybridParams(fusion="nope")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown fusion"):
+        fuse_candidates(DENSE, SPARSE, params)

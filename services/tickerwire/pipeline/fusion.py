@@ -15,6 +15,8 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from tickerwire.core.ports import HybridParams, ScoredHit
+
 K = TypeVar("K", bound=Hashable)
 
 Candidates = Sequence[tuple[K, float]]
@@ -130,3 +132,54 @@ def adaptive_weights(sparse_scores: Sequence[float], *, depth: int = 10) -> tupl
     floor = sparse_scores[min(depth, len(sparse_scores)) - 1] if len(sparse_scores) > 1 else 0.0
     spread = max(0.0, min(1.0, (top - floor) / top))
     return 1.0, ADAPTIVE_SPARSE_MIN + (ADAPTIVE_SPARSE_MAX - ADAPTIVE_SPARSE_MIN) * spread
+
+
+def adaptive_dense_weight(sparse_scores: Sequence[float], *, depth: int = 10) -> float:
+    """The dense weight ``a`` of :func:`normalized_score_fuse` for one query.
+
+    The same decisiveness signal as :func:`adaptive_weights`, mapped to ``a`` in
+    [ADAPTIVE_ALPHA_MIN, ADAPTIVE_ALPHA_MAX]: a flat BM25 ranking leans on the dense scores, a
+    decisive one on BM25. No sparse hit gives 1 (dense only).
+    """
+    _, sparse = adaptive_weights(sparse_scores, depth=depth)
+    if sparse == 0:
+        return 1.0
+    share = (sparse - ADAPTIVE_SPARSE_MIN) / (ADAPTIVE_SPARSE_MAX - ADAPTIVE_SPARSE_MIN)
+    return ADAPTIVE_ALPHA_MAX - (ADAPTIVE_ALPHA_MAX - ADAPTIVE_ALPHA_MIN) * share
+
+
+#: Dense weight of adaptive score fusion for the most decisive and the flattest BM25 rankings.
+ADAPTIVE_ALPHA_MIN = 0.2
+ADAPTIVE_ALPHA_MAX = 0.7
+
+
+def fuse_candidates(
+    dense: Candidates[K], sparse: Candidates[K], params: HybridParams
+) -> list[FusedHit[K]]:
+    """Fuse two candidate lists by ``params.fusion`` (every method, "rrf" included)."""
+    weights = [params.dense_weight, params.sparse_weight]
+    if params.fusion == "rrf":
+        return rrf_fuse([dense, sparse], k=params.rrf_k, weights=weights)
+    if params.fusion == "dbsf":
+        return dbsf_fuse([dense, sparse], weights)
+    if params.fusion == "minmax":
+        return normalized_score_fuse(dense, sparse, dense_weight=params.dense_share)
+    if params.fusion == "adaptive":
+        share = adaptive_dense_weight([score for _, score in sparse])
+        return normalized_score_fuse(dense, sparse, dense_weight=share)
+    raise ValueError(f"unknown fusion method {params.fusion!r}")
+
+
+def fuse_hits(
+    dense: Sequence[ScoredHit], sparse: Sequence[ScoredHit], params: HybridParams, limit: int
+) -> list[ScoredHit]:
+    """The top ``limit`` of two hit lists (each best first) fused by ``params.fusion``.
+
+    For an index adapter: run the filtered dense and sparse searches with ``params.prefetch``
+    hits each, then call this. A point found by both keeps the dense hit's payload.
+    """
+    by_id = {h.id: h for h in sparse} | {h.id: h for h in dense}
+    fused = fuse_candidates(
+        [(h.id, h.score) for h in dense], [(h.id, h.score) for h in sparse], params
+    )
+    return [ScoredHit(id=f.key, score=f.score, payload=by_id[f.key].payload) for f in fused[:limit]]
