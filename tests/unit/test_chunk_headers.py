@@ -69,32 +69,29 @@ def test_section_headings_find_filing_items() -> None:
     assert len(found) == 3
 
 
-def test_chunk_document_uses_the_given_header_for_every_chunk() -> None:
+def chunk_words(text: str, max_tokens: int, header: str) -> list[str]:
+    """Embedded texts of chunk_document (word counts as tokens), with a title it must ignore."""
     chunks = chunk_document(
         doc_id="d",
         title="ignored title",
-        text="one two three four five six seven eight nine ten eleven twelve",
-        max_tokens=8,
+        text=text,
+        max_tokens=max_tokens,
         overlap=0,
         make_splitter=make_splitter,
         count_tokens=words,
-        header="ACME (ACM) | 10-K | FY2020",
+        header=header,
     )
-    assert len(chunks) > 1
-    assert all(c.embed_text.startswith("ACME (ACM) | 10-K | FY2020\n\n") for c in chunks)
-    assert all("ignored" not in c.embed_text for c in chunks)
+    return [c.embed_text for c in chunks]
+
+
+def test_chunk_document_uses_the_given_header_for_every_chunk() -> None:
+    text = "one two three four five six seven eight nine ten eleven twelve"
+    texts = chunk_words(text, 8, "ACME (ACM) | 10-K | FY2020")
+    assert len(texts) > 1
+    assert all(t.startswith("ACME (ACM) | 10-K | FY2020\n\n") for t in texts)
+    assert all("ignored" not in t for t in texts)
     # An empty header means no header at all, not the title.
-    bare = chunk_document(
-        doc_id="d",
-        title="ignored title",
-        text="one two",
-        max_tokens=8,
-        overlap=0,
-        make_splitter=make_splitter,
-        count_tokens=words,
-        header="",
-    )
-    assert bare[0].embed_text == "one two"
+    assert chunk_words("one two", 8, "") == ["one two"]
 
 
 def test_chunk_document_with_sections_names_the_item_each_chunk_is_in() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,13 +154,18 @@ def chunk_document(
         if body_tokens <= body_capacity:
             return [_chunk(doc_id, header, 0, body, header_tokens + body_tokens)]
     splitter = make_splitter(body_capacity, body_overlap)
+    pieces = (p.strip() for p in splitter.chunks(text))
+    return _unique_chunks(
+        doc_id, ((header, p, header_tokens + count_tokens(p)) for p in pieces if p)
+    )
+
+
+def _unique_chunks(doc_id: str, items: Iterable[tuple[str, str, int]]) -> list[Chunk]:
+    """Chunks of (header, piece, token count) items, in order, each distinct embed text once."""
     chunks: list[Chunk] = []
     seen: set[str] = set()
-    for piece in splitter.chunks(text):
-        piece = piece.strip()
-        if not piece:
-            continue
-        chunk = _chunk(doc_id, header, len(chunks), piece, header_tokens + count_tokens(piece))
+    for header, piece, tokens in items:
+        chunk = _chunk(doc_id, header, len(chunks), piece, tokens)
         if chunk.chunk_id in seen:
             continue
         seen.add(chunk.chunk_id)
@@ -188,31 +193,26 @@ def _chunk_with_sections(
     base_tokens = count_tokens(base) if base else 0
     body_capacity = max(max_tokens // 2, max_tokens - base_tokens - SECTION_HEADER_TOKENS)
     splitter = make_splitter(body_capacity, min(overlap, body_capacity // 4))
-    chunks: list[Chunk] = []
-    seen: set[str] = set()
-    cursor = 0
-    for raw in splitter.chunks(text):
-        piece = raw.strip()
-        if not piece:
-            continue
-        # Chunks come in text order, each starting after the one before (overlap or not).
-        found = text.find(piece, cursor)
-        start = found if found >= 0 else cursor
-        cursor = start + 1
-        # The section the chunk is in: the last heading that starts before the chunk ends, so a
-        # chunk that opens a section carries that section's name.
-        end = start + len(piece)
-        current = [h for offset, h in headings if offset < end]
-        section = current[-1] if current else ""
-        line = " | ".join(p for p in (base, section) if p)
-        chunk_header = f"{line}\n\n" if line else ""
-        tokens = count_tokens(chunk_header) if chunk_header else 0
-        chunk = _chunk(doc_id, chunk_header, len(chunks), piece, tokens + count_tokens(piece))
-        if chunk.chunk_id in seen:
-            continue
-        seen.add(chunk.chunk_id)
-        chunks.append(chunk)
-    return chunks
+
+    def items() -> Iterator[tuple[str, str, int]]:
+        cursor = 0
+        for raw in splitter.chunks(text):
+            piece = raw.strip()
+            if not piece:
+                continue
+            # Chunks come in text order, each starting after the one before (overlap or not).
+            found = text.find(piece, cursor)
+            start = found if found >= 0 else cursor
+            cursor = start + 1
+            # The section the chunk is in: the last heading that starts before the chunk ends,
+            # so a chunk that opens a section carries that section's name.
+            current = [h for offset, h in headings if offset < start + len(piece)]
+            line = " | ".join(p for p in (base, current[-1] if current else "") if p)
+            chunk_header = f"{line}\n\n" if line else ""
+            tokens = count_tokens(chunk_header) if chunk_header else 0
+            yield chunk_header, piece, tokens + count_tokens(piece)
+
+    return _unique_chunks(doc_id, items())
 
 
 def _chunk(doc_id: str, header: str, index: int, piece: str, token_count: int) -> Chunk:
