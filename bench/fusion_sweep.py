@@ -384,10 +384,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "subset": fraction,
                 "headers": {},
             }
+            seen: dict[tuple[bool, str], dict[str, Any]] = {}
             for header in args.headers:
                 started = time.perf_counter()
                 chunked = chunk_corpus(data.corpus, header, chunker)
                 label = f"{name}/{header}"
+                fingerprint = (
+                    label in args.sparse_only,
+                    hashlib.sha256("\0".join(chunked.texts).encode()).hexdigest(),
+                )
+                if fingerprint in seen:
+                    # The same chunk texts as an earlier variant (e.g. a metadata header on a
+                    # corpus without metadata): the same rankings, so the same numbers.
+                    per_set["headers"][header] = {
+                        **seen[fingerprint],
+                        "same_texts_as": seen[fingerprint]["header"],
+                    }
+                    continue
                 sparse = SparseIndex([encoder.encode_document(t) for t in chunked.texts])
                 if label in args.sparse_only:
                     # Sparse only: nothing to embed (BM25 alone, for variants not embedded).
@@ -411,6 +424,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "seconds": round(time.perf_counter() - started, 1),
                     "metrics": metrics,
                 }
+                seen[fingerprint] = {**per_set["headers"][header], "header": header}
                 print_rows(label, metrics)
             results["sets"][name] = per_set
     finally:
@@ -531,7 +545,7 @@ def write_markdown(results: dict[str, Any], path: Path, command: str) -> None:
         "",
     ]
     lines += header_table(
-        results, ["dense", "sparse", "rrf k=60 w=1:1", "rrf k=1 w=1:3", "dbsf w=1:1"]
+        results, ["dense", "sparse", "rrf k=60 w=1:1", "rrf k=1 w=1:3", "adaptive minmax"]
     )
     for header in HEADERS:
         table = list(iter_table(results, header))
