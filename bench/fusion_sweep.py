@@ -578,7 +578,12 @@ def main() -> None:
         help="SET/HEADER runs scored with BM25 only, not embedded (e.g. financebench-dev/title).",
     )
     ap.add_argument("--output", type=Path, default=RESULTS / "fusion_sweep.json")
-    ap.add_argument("--markdown", type=Path, default=DOCS / "retrieval.md")
+    ap.add_argument(
+        "--markdown",
+        type=lambda s: None if s == "none" else Path(s),
+        default=DOCS / "retrieval.md",
+        help="Where the tables go ('none': nowhere).",
+    )
     args = ap.parse_args()
     for h in args.headers:
         if h not in HEADERS:

@@ -104,8 +104,8 @@ class Settings(BaseSettings):
     # Chosen by cross-checking both dev sets (docs/retrieval.md, bench/fusion_sweep.py): min-max
     # score fusion with a dense share of 0.4 is the only option tried that beats the better
     # single mode on both TAT-QA (nDCG@10 0.572 vs sparse 0.558) and FinanceBench with metadata
-    # headers (0.468 vs dense 0.420, subset). Weighted RRF (the index's own fusion) cannot: the
-    # old k=1, 1:3 lost to dense on FinanceBench (0.371); k=2, 1:2 is its least-bad setting.
+    # headers (0.479 vs dense 0.434, subset). Weighted RRF (the index's own fusion) cannot: the
+    # old k=1, 1:3 lost to dense on FinanceBench (0.379); k=2, 1:2 is its least-bad setting.
     hybrid_fusion: Literal["rrf", "dbsf", "minmax", "adaptive"] = Field(
         default="minmax",
         description="How hybrid search fuses dense and sparse candidates: the index's weighted "
@@ -136,7 +136,7 @@ class Settings(BaseSettings):
         "Measured in docs/retrieval.md.",
     )
     chunk_sections: bool = Field(
-        default=True,
+        default=False,
         description="Also name the filing item a chunk is in ('Item 7. ...') in its header.",
     )
     preprocess_threads: int = Field(
