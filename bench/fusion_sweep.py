@@ -7,9 +7,9 @@ way ``tickerwire eval`` does (``evaluation.score`` over the de-duplicated doc id
 chunk hits). No Kafka, no index: exact dense search and an in-memory BM25 with Qdrant's IDF.
 
 Embeddings are cached on disk by model and text hash (``bench/.cache/embeddings.sqlite``), so a
-variant re-embeds only the texts it changes, and a killed run resumes. Embedding FinanceBench
-(~3,500 long pages) takes a quarter of an hour or more of both cores the first time: run it once
-in the background, ``nice -n 10 .venv/bin/python bench/fusion_sweep.py --embed-only``.
+variant re-embeds only the texts it changes, and a killed run resumes. FinanceBench is ~12k chunks
+per header variant: ~6 minutes of 2 idle cores (~34 texts/s), an hour or more on a busy machine.
+Fill the cache once in the background (``nice -n 10 ... --embed-only``), or use ``--subset``.
 
 Usage::
 
