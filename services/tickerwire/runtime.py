@@ -101,6 +101,8 @@ def chunker_for(settings: Settings, embedder: Embedder) -> ChunkerConfig:
         count_tokens=embedder.count_tokens,
         max_tokens=max_tokens,
         overlap=min(settings.chunk_overlap, max_tokens // 4),
+        header=settings.chunk_header,
+        sections=settings.chunk_sections,
     )
 
 

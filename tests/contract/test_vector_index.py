@@ -413,6 +413,18 @@ async def test_hybrid_search_ranks_the_point_both_sides_agree_on_first(
     assert hits[0] == BY_INDEX[2]
 
 
+async def test_minmax_hybrid_share_decides_between_disagreeing_rankings(
+    loaded: ConcreteIndex,
+) -> None:
+    # One-deep searches: dense finds only point 1, sparse only point 6; the dense share picks.
+    dense_heavy = HybridParams(fusion="minmax", dense_share=0.8, prefetch=1)
+    sparse_heavy = HybridParams(fusion="minmax", dense_share=0.2, prefetch=1)
+    top = await search(loaded, "hybrid", dense=1, sparse=6, hybrid=dense_heavy, limit=1)
+    assert top == [BY_INDEX[1]]
+    top = await search(loaded, "hybrid", dense=1, sparse=6, hybrid=sparse_heavy, limit=1)
+    assert top == [BY_INDEX[6]]
+
+
 async def test_hybrid_weights_decide_between_disagreeing_rankings(loaded: ConcreteIndex) -> None:
     # One-deep prefetches: dense finds only point 1, sparse only point 6; weights pick one.
     dense_heavy = HybridParams(dense_weight=3.0, sparse_weight=1.0, prefetch=1)
@@ -557,6 +569,8 @@ CONGRUENCE_QUERIES: list[tuple[SearchMode, int | None, int | None, SearchFilters
         HybridParams(prefetch=3, sparse_weight=0.77),
     ),
     ("hybrid", 7, None, SearchFilters(as_of=MAR), HybridParams(dense_weight=0.6)),
+    ("hybrid", 4, 4, NO_FILTER, HybridParams(fusion="minmax", dense_share=0.4)),
+    ("hybrid", 2, None, SearchFilters(as_of=MAR), HybridParams(fusion="minmax", prefetch=3)),
 ]
 
 

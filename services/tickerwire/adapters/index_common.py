@@ -6,13 +6,22 @@ filter means the same thing on both and the contract suite can compare them id f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from tickerwire.core.errors import ValidationError
-from tickerwire.core.ports import Point, ScoredHit, SearchFilters, SearchMode
+from tickerwire.core.ports import (
+    HybridParams,
+    Point,
+    ScoredHit,
+    SearchFilters,
+    SearchMode,
+    SparseVector,
+)
+from tickerwire.pipeline.fusion import fuse_hits
 
 DENSE = "dense"
 SPARSE = "sparse"
@@ -117,6 +126,44 @@ def check_search_args(
         raise ValidationError(f"mode {mode!r} needs a dense query vector")
     if mode in ("sparse", "hybrid") and not sparse_present:
         raise ValidationError(f"mode {mode!r} needs a sparse query vector")
+
+
+class _Search(Protocol):
+    def __call__(
+        self,
+        *,
+        dense: Sequence[float] | None,
+        sparse: SparseVector | None,
+        mode: SearchMode,
+        filters: SearchFilters,
+        limit: int,
+        hybrid: HybridParams,
+    ) -> Awaitable[list[ScoredHit]]: ...
+
+
+async def client_fused_hybrid(
+    search: _Search,
+    *,
+    dense: Sequence[float],
+    sparse: SparseVector,
+    filters: SearchFilters,
+    limit: int,
+    hybrid: HybridParams,
+) -> list[ScoredHit]:
+    """Hybrid search fused client-side (``hybrid.fusion`` other than "rrf"): the filtered dense
+    and sparse searches, ``hybrid.prefetch`` deep each, fused by :func:`fuse_hits`.
+
+    Qdrant fuses only by RRF or DBSF in the index, and min-max score fusion is the default that
+    held on both dev sets (docs/retrieval.md), so both back ends fuse here the same way.
+    """
+    depth = max(hybrid.prefetch, limit)
+    dense_hits, sparse_hits = await asyncio.gather(
+        search(dense=dense, sparse=None, mode="dense", filters=filters, limit=depth, hybrid=hybrid),
+        search(
+            dense=None, sparse=sparse, mode="sparse", filters=filters, limit=depth, hybrid=hybrid
+        ),
+    )
+    return fuse_hits(dense_hits, sparse_hits, hybrid, limit)
 
 
 def check_top_by_args(field: str, direction: str, limit: int) -> None:

@@ -51,6 +51,7 @@ from tickerwire.adapters.index_common import (
     by_chunk_index,
     check_search_args,
     check_top_by_args,
+    client_fused_hybrid,
     float_or_none,
     to_hit,
 )
@@ -361,8 +362,15 @@ class EdgeIndex(EdgeMaintenance, AsyncClosing):
         limit: int,
         hybrid: HybridParams,
     ) -> list[ScoredHit]:
-        """Top ``limit`` hits; hybrid fuses filtered dense and sparse prefetches by weighted RRF."""
+        """Top ``limit`` hits; hybrid fuses filtered dense and sparse prefetches by its
+        ``fusion``
+        (weighted RRF in the index, or client-side score fusion)."""
         check_search_args(mode, dense, sparse is not None and bool(sparse.indices), limit)
+        if mode == "hybrid" and hybrid.fusion != "rrf":
+            assert dense is not None and sparse is not None
+            return await client_fused_hybrid(
+                self.search, dense=dense, sparse=sparse, filters=filters, limit=limit, hybrid=hybrid
+            )
         flt = edge_filter(filters)
         dense_q = None if dense is None else qe.Query.Nearest([float(x) for x in dense], DENSE)
         sparse_q = None if sparse is None else qe.Query.Nearest(edge_sparse(sparse), SPARSE)

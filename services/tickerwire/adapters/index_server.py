@@ -26,6 +26,7 @@ from tickerwire.adapters.index_common import (
     by_chunk_index,
     check_search_args,
     check_top_by_args,
+    client_fused_hybrid,
     filter_conditions,
     float_or_none,
     stored_payload,
@@ -285,8 +286,15 @@ class ServerIndex(AsyncClosing):
         limit: int,
         hybrid: HybridParams,
     ) -> list[ScoredHit]:
-        """Top ``limit`` hits; hybrid fuses filtered dense and sparse prefetches by weighted RRF."""
+        """Top ``limit`` hits; hybrid fuses filtered dense and sparse prefetches by its
+        ``fusion``
+        (weighted RRF in the index, or client-side score fusion)."""
         check_search_args(mode, dense, sparse is not None and bool(sparse.indices), limit)
+        if mode == "hybrid" and hybrid.fusion != "rrf":
+            assert dense is not None and sparse is not None
+            return await client_fused_hybrid(
+                self.search, dense=dense, sparse=sparse, filters=filters, limit=limit, hybrid=hybrid
+            )
         flt = server_filter(filters)
         dense_q = None if dense is None else [float(x) for x in dense]
         sparse_q = None if sparse is None else _sparse(sparse)

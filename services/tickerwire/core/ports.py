@@ -75,14 +75,26 @@ class Watermark:
     indexed_ts: float | None
 
 
+#: How hybrid search fuses its dense and sparse candidates (pipeline/fusion.py, docs/retrieval.md):
+#: "rrf" is Qdrant's weighted RRF, in the index; the others fuse the two candidate lists
+#: client-side (pipeline.fusion.fuse_hits).
+FusionMethod = Literal["rrf", "dbsf", "minmax", "adaptive"]
+
+
 @dataclass(frozen=True, slots=True)
 class HybridParams:
-    """How dense and sparse rankings are fused (weighted RRF)."""
+    """How dense and sparse rankings are fused.
+
+    ``rrf_k`` and the weights apply to ``fusion="rrf"`` (and the weights to "dbsf");
+    ``dense_share`` is the dense side's share of "minmax" score fusion.
+    """
 
     rrf_k: int = 60
     dense_weight: float = 1.0
     sparse_weight: float = 1.0
     prefetch: int = 100
+    fusion: FusionMethod = "rrf"
+    dense_share: float = 0.5
 
 
 @runtime_checkable

@@ -101,15 +101,26 @@ class Settings(BaseSettings):
     )
 
     # Search
-    # Defaults tuned on shared/data/tatqa by sweeping Qdrant's own weighted RRF: equal weights
-    # with k=60 lost to BM25 alone (nDCG@10 0.521 vs 0.558); k=1 with the sparse ranking
-    # weighted 3:1 beats both (0.565). See the README's benchmark section.
-    hybrid_rrf_k: int = Field(default=1, ge=1, description="RRF constant k of hybrid search.")
+    # Chosen by cross-checking both dev sets (docs/retrieval.md, bench/fusion_sweep.py): min-max
+    # score fusion with a dense share of 0.4 is the only option tried that beats the better
+    # single mode on both TAT-QA (nDCG@10 0.572 vs sparse 0.558) and FinanceBench with metadata
+    # headers (0.479 vs dense 0.434, subset). Weighted RRF (the index's own fusion) cannot: the
+    # old k=1, 1:3 lost to dense on FinanceBench (0.379); k=2, 1:2 is its least-bad setting.
+    hybrid_fusion: Literal["rrf", "dbsf", "minmax", "adaptive"] = Field(
+        default="minmax",
+        description="How hybrid search fuses dense and sparse candidates: the index's weighted "
+        "RRF, or client-side DBSF, min-max score fusion, or adaptive score fusion "
+        "(pipeline/fusion.py; index adapters fuse client-side through fuse_hits).",
+    )
+    hybrid_dense_share: float = Field(
+        default=0.4, ge=0, le=1, description="Dense share of min-max score fusion."
+    )
+    hybrid_rrf_k: int = Field(default=2, ge=1, description="RRF constant k of hybrid search.")
     hybrid_dense_weight: float = Field(
         default=1.0, ge=0, description="Weight of the dense ranking in hybrid RRF."
     )
     hybrid_sparse_weight: float = Field(
-        default=3.0, ge=0, description="Weight of the sparse (BM25) ranking in hybrid RRF."
+        default=2.0, ge=0, description="Weight of the sparse (BM25) ranking in hybrid RRF."
     )
     hybrid_prefetch: int = Field(
         default=100, ge=1, description="Candidates each side contributes to hybrid fusion."
@@ -118,6 +129,16 @@ class Settings(BaseSettings):
     # Pipeline
     chunk_tokens: int = Field(default=256, ge=16, description="Target chunk size in tokens.")
     chunk_overlap: int = Field(default=32, ge=0, description="Token overlap between chunks.")
+    chunk_header: Literal["title", "metadata"] = Field(
+        default="metadata",
+        description="Header before each chunk's embedded and sparse text: the document title, "
+        "or a metadata line (company and tickers, form, fiscal period, then the title). "
+        "Measured in docs/retrieval.md.",
+    )
+    chunk_sections: bool = Field(
+        default=False,
+        description="Also name the filing item a chunk is in ('Item 7. ...') in its header.",
+    )
     preprocess_threads: int = Field(
         default=2,
         ge=1,
@@ -164,6 +185,8 @@ class Settings(BaseSettings):
             dense_weight=self.hybrid_dense_weight,
             sparse_weight=self.hybrid_sparse_weight,
             prefetch=self.hybrid_prefetch,
+            fusion=self.hybrid_fusion,
+            dense_share=self.hybrid_dense_share,
         )
 
     @property

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import structlog
@@ -36,7 +36,7 @@ from tickerwire.core.records import (
     RawDocument,
     parse_raw_document,
 )
-from tickerwire.pipeline.chunking import Chunk, chunk_document, sha256_hex
+from tickerwire.pipeline.chunking import Chunk, chunk_document, metadata_header, sha256_hex
 from tickerwire.pipeline.clean import clean_document
 from tickerwire.pipeline.diff import DocState, Outcome, Plan, plan_delete, plan_upsert
 from tickerwire.pipeline.entities import ENTITIES_TOPIC, observations
@@ -72,6 +72,10 @@ class ChunkerConfig:
     count_tokens: Callable[[str], int]
     max_tokens: int = 256
     overlap: int = 32
+    #: "title": the title line before each chunk; "metadata": pipeline.chunking.metadata_header.
+    header: Literal["title", "metadata"] = "title"
+    #: Name the filing item each chunk is in, in its header.
+    sections: bool = False
 
 
 def parse_raw(msg: InMsg, max_body_bytes: int) -> RawDocument:
@@ -95,6 +99,13 @@ def prepare(doc: RawDocument, chunker: ChunkerConfig) -> Prepared:
     text = clean_document(doc.body, doc.content_type)
     red = redact(text)
     title = redact(doc.title or "").text
+    header = (
+        metadata_header(
+            title=title, doc_type=doc.doc_type, tickers=doc.tickers, metadata=doc.metadata
+        )
+        if chunker.header == "metadata"
+        else None
+    )
     chunks = chunk_document(
         doc_id=doc.doc_id,
         title=title,
@@ -103,6 +114,8 @@ def prepare(doc: RawDocument, chunker: ChunkerConfig) -> Prepared:
         overlap=chunker.overlap,
         make_splitter=chunker.make_splitter,
         count_tokens=chunker.count_tokens,
+        header=header,
+        sections=chunker.sections,
     )
     meta: dict[str, Any] = {
         "url": doc.url,
@@ -116,7 +129,11 @@ def prepare(doc: RawDocument, chunker: ChunkerConfig) -> Prepared:
     if not facts.is_empty():  # only then, so documents without facts keep their hash
         meta["facts"] = facts.to_json_dict()
     meta_hash = sha256_hex(json.dumps(meta, sort_keys=True))
-    content_hash = sha256_hex(json.dumps({"title": title, "text": red.text, "meta": meta_hash}))
+    content: dict[str, Any] = {"title": title, "text": red.text, "meta": meta_hash}
+    if header is not None or chunker.sections:
+        # The header comes from metadata the meta hash does not cover: a change must re-chunk.
+        content["header"] = [header, chunker.sections]
+    content_hash = sha256_hex(json.dumps(content))
     return Prepared(
         doc=doc,
         chunks=chunks,
