@@ -70,8 +70,10 @@ REDELIVERED = Counter(
 )
 CONSUMER_LAG = Gauge(
     "tickerwire_consumer_lag_records",
-    "Records between a stage's committed offset and the partition end.",
-    ["stage", "topic", "partition"],
+    "Records between a consumer group's committed offset and the partition end, computed "
+    "periodically by every worker for its own group (several replicas report the same series: "
+    "aggregate with max by group, topic, partition).",
+    ["group", "topic", "partition"],
 )
 
 # --- preprocess -------------------------------------------------------------------------------
@@ -185,6 +187,12 @@ FRESHNESS_SECONDS = Histogram(
     "tickerwire_freshness_seconds",
     "Time from a document's produce timestamp to its commit being applied to the index.",
     buckets=_FRESHNESS_BUCKETS,
+)
+FRESHNESS_PUBLISHED_SECONDS = Histogram(
+    "tickerwire_freshness_published_seconds",
+    "Time from a document's published-at to its commit being applied to the index (searchable); "
+    "includes the time before it was produced.",
+    buckets=(*_FRESHNESS_BUCKETS, 900.0, 3600.0, 21600.0, 86400.0, 604800.0),
 )
 
 # --- query ------------------------------------------------------------------------------------
