@@ -211,3 +211,21 @@ ASK_REFUSED = Counter(
     "tickerwire_ask_refused_total",
     "Questions answered 'not enough evidence' instead of a guess.",
 )
+
+
+# --- catalogue --------------------------------------------------------------------------------
+def catalogue() -> list[tuple[str, str, tuple[str, ...], str]]:
+    """(exposed name, type, labels, help) of every metric defined above, in definition order.
+
+    The README's metrics catalogue is checked against this (tests/unit/test_metrics_catalogue.py).
+    """
+    from prometheus_client.metrics import MetricWrapperBase
+
+    rows: list[tuple[str, str, tuple[str, ...], str]] = []
+    for value in list(globals().values()):
+        if isinstance(value, MetricWrapperBase):
+            kind = str(value._type)
+            name = str(value._name) + ("_total" if kind == "counter" else "")
+            labels = tuple(str(label) for label in value._labelnames)
+            rows.append((name, kind, labels, str(value._documentation)))
+    return rows
