@@ -43,14 +43,14 @@ def load_dashboards_module() -> ModuleType:
     return module
 
 
-def dashboard_expressions() -> list[tuple[str, str, str]]:
-    """(dashboard file, panel title, PromQL) of every query of every committed dashboard."""
+def dashboard_expressions() -> list[tuple[str, str, str, str]]:
+    """(dashboard file, panel title, PromQL, legend format) of every query of every dashboard."""
     out = []
     for path in sorted(DASHBOARD_DIR.glob("*.json")):
         data: dict[str, Any] = json.loads(path.read_text("utf-8"))
         for panel in data["panels"]:
             for target in panel.get("targets", []):
-                out.append((path.name, panel["title"], target["expr"]))
+                out.append((path.name, panel["title"], target["expr"], target["legendFormat"]))
     return out
 
 
@@ -80,7 +80,8 @@ def test_regenerating_the_dashboards_gives_the_committed_files() -> None:
 
 def test_dashboards_query_only_metrics_that_exist() -> None:
     known = {name for name, _, _, _ in catalogue()} | PENDING_METRICS
-    for _, _, expr in dashboard_expressions() + [("", "", e) for _, e in alert_expressions()]:
+    exprs = [e for _, _, e, _ in dashboard_expressions()] + [e for _, e in alert_expressions()]
+    for expr in exprs:
         for name in re.findall(r"\b(tickerwire_[a-z_]+?)(?:_bucket|_sum|_count)?\b", expr):
             assert name in known, f"{name} (in {expr!r}) is not a tickerwire metric"
 
