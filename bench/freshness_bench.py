@@ -34,17 +34,19 @@ from common import (
     StageTimer,
     TimedEmbedder,
     TimedIndex,
+    bench_session,
     bounded,
+    embed_alone,
     environment,
     histogram_snapshot,
     load_passages,
     log,
     percentile,
+    produce,
     raw_document,
     table,
     write_json,
 )
-from pipeline_bench import bench_session, embed_alone, produce
 from tickerwire.adapters.embed_factory import open_embedder
 from tickerwire.core.records import RawDocument
 from tickerwire.core.settings import Settings

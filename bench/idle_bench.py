@@ -3,7 +3,7 @@
 A worker waiting for records competes with nothing useful on a busy machine, but on the 2-core
 single-node setup every CPU-ms it burns while idle is taken from the embedder once records flow.
 The worker is the real one (all three stages, as ``tickerwire up --no-http`` runs them; the
-zero-cost embedder of ``pipeline_bench.py``, as no record is embedded), on a private broker.
+zero-cost embedder of ``bench/common``, as no record is embedded), on a private broker.
 Writes ``bench/results/idle.json``::
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/idle_bench.py [--seconds 30]
@@ -15,8 +15,17 @@ import argparse
 import asyncio
 from typing import Any
 
-from common import CpuMeter, InProcessWorker, TimedEmbedder, environment, log, table, write_json
-from pipeline_bench import ZeroEmbedder, bench_session
+from common import (
+    CpuMeter,
+    InProcessWorker,
+    TimedEmbedder,
+    ZeroEmbedder,
+    bench_session,
+    environment,
+    log,
+    table,
+    write_json,
+)
 
 
 async def measure(seconds: float, settle: float) -> dict[str, Any]:

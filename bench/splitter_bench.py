@@ -15,8 +15,14 @@ import os
 import time
 from typing import Any
 
-from common import DEFAULT_CORPUS, environment, load_passages, table, write_json
-from pipeline_bench import ZeroEmbedder
+from common import (
+    DEFAULT_CORPUS,
+    ZeroEmbedder,
+    environment,
+    load_passages,
+    table,
+    write_json,
+)
 
 
 def main() -> None:

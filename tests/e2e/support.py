@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
-
 from tickerwire.core.records import RawDocument
+from tickerwire.evaluation.worker import TICKERWIRE, WorkerProcess
 from tickerwire.stages.preprocess import ChunkerConfig, prepare
 
-TICKERWIRE = str(Path(sys.executable).with_name("tickerwire"))
+__all__ = ["TICKERWIRE", "Worker", "expected_chunk_ids", "wait_until"]
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
@@ -30,93 +23,15 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-class Worker:
-    """One ``tickerwire up`` process; stopped by the pid recorded at start."""
+class Worker(WorkerProcess):
+    """One ``tickerwire up`` process (the package's supervisor), plus what the tests read from it.
 
-    def __init__(
-        self,
-        *,
-        bootstrap: str,
-        data_dir: Path,
-        app_id: str,
-        http_port: int,
-        env: dict[str, str] | None = None,
-    ) -> None:
-        self.data_dir = data_dir
-        self.http_port = http_port
-        self.env = {
-            **os.environ,
-            "HF_HUB_OFFLINE": "1",
-            "TICKERWIRE_KAFKA_BOOTSTRAP": bootstrap,
-            "TICKERWIRE_DATA_DIR": str(data_dir),
-            "TICKERWIRE_APP_ID": app_id,
-            "TICKERWIRE_HTTP_PORT": str(http_port),
-            "TICKERWIRE_LOG_LEVEL": "warning",
-            **(env or {}),
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=30.0)
-
-    @property
-    def log_path(self) -> Path:
-        return self.data_dir / f"worker-{self.starts}.log"
+    Logs go to ``<data_dir>/worker-<n>.log``, one per start.
+    """
 
     def start(self, timeout: float = 120.0) -> None:
-        self.starts += 1
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [TICKERWIRE, "up"], env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        wait_until(self._ready, timeout, f"the worker to be ready (log: {self.log_path})")
-
-    def _ready(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
-        try:
-            return self.client.get("/readyz").status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def log_tail(self, lines: int = 60) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self, timeout: float = 60.0) -> int:
-        """SIGTERM, then wait for the clean exit; returns the exit code."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=timeout)
-        self.proc = None
-        return code
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(timeout=30)
-        self.proc = None
-
-    def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
-        self.client.close()
-
-    # --- reading the worker's state -------------------------------------------------------
-
-    def metric(self, name: str, **labels: str) -> float:
-        """Sum of the samples of ``name`` whose labels include ``labels``."""
-        text = self.client.get("/metrics").text
-        total = 0.0
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and all(
-                    sample.labels.get(k) == v for k, v in labels.items()
-                ):
-                    total += sample.value
-        return total
+        """Start and wait for ``/readyz``; the tests allow 120 s, not the package's 180."""
+        super().start(timeout)
 
     def document_ids(self, doc_id: str) -> set[str] | None:
         resp = self.client.get(f"/v1/documents/{doc_id}")
