@@ -1,6 +1,6 @@
 """Scale-out benchmark: the zero-cost-embedder ceiling, all-in-one against one process per stage.
 
-The same documents and ZeroEmbedder as ``pipeline_bench.py ceiling`` (constant vectors, the real
+The same documents and ZeroEmbedder as ``pipeline_ceiling.py`` (constant vectors, the real
 tokenizer, so preprocess does its real work), run twice on a private broker:
 
 ``all-in-one``
@@ -38,16 +38,19 @@ from common import (
     DEFAULT_CORPUS,
     InProcessWorker,
     TimedIndex,
+    ZeroEmbedder,
+    bench_settings,
     environment,
     load_passages,
     log,
+    open_bench_resources,
     private_broker,
     proc_cpu_seconds,
+    produce,
     raw_document,
     table,
     write_json,
 )
-from pipeline_bench import ZeroEmbedder, bench_settings, open_bench_resources, produce
 from tickerwire.core.logging import configure_logging
 from tickerwire.stages.app import ALL_STAGES, StageName
 
@@ -196,7 +199,8 @@ async def parent(args: argparse.Namespace) -> dict[str, Any]:
         "params": {
             "docs": args.docs,
             "words": args.words,
-            "embedder": "ZeroEmbedder (bench/pipeline_bench.py): constant vectors, real tokenizer",
+            "embedder": "ZeroEmbedder (bench/common/zero_embedder.py): constant vectors, "
+            "real tokenizer",
         },
         "runs": runs,
     }

@@ -19,12 +19,10 @@ import pytest
 
 from tests.e2e.support import Worker, expected_chunk_ids, wait_until
 from tests.e2e.test_pipeline_e2e import delete_doc, make_doc, paragraph, produce
-from tests.kafka_support import free_port, free_ports, run_async
+from tests.kafka_support import free_port, private_broker, run_async
 from tickerwire.adapters.embed_factory import open_embedder
 from tickerwire.adapters.index_factory import open_index
-from tickerwire.adapters.kafka_admin import ensure_topics, load_topic_specs
 from tickerwire.core.settings import Settings
-from tickerwire.localbroker import REPO_ROOT, LocalBroker
 from tickerwire.runtime import chunker_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
@@ -35,29 +33,17 @@ CHUNK_TOKENS = 64
 
 @pytest.fixture
 def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port, cport = free_ports(2)
-    broker = LocalBroker(
-        port,
-        tmp_path_factory.mktemp("kafka-crash"),
-        REPO_ROOT / ".tickerwire" / "kafka" / "libs",
-        "512m",
-        controller_port=cport,
-    )
-    broker.up(timeout=180)
-    try:
-        run_async(lambda: ensure_topics(broker.bootstrap, load_topic_specs()))
-        yield broker.bootstrap
-    finally:
-        broker.down()
+    with private_broker(tmp_path_factory.mktemp("kafka-crash")) as bootstrap:
+        yield bootstrap
 
 
 def stream(
-    rng: random.Random,
+    rng: random.Random, docs: int = DOCS, batch: int = 50
 ) -> tuple[list[list[dict[str, Any]]], dict[str, dict[str, Any] | None]]:
     """Batches to produce in order, and the final state of every document (None: deleted)."""
     final: dict[str, dict[str, Any] | None] = {}
     records: list[dict[str, Any]] = []
-    for i in range(DOCS):
+    for i in range(docs):
         d = make_doc(f"crash-{i:04d}", 1, [paragraph(rng, f"Firm{i} p{p}") for p in range(2)])
         records.append(d)
         final[d["doc_id"]] = d
@@ -76,7 +62,7 @@ def stream(
             prev = final[key]
             records.append(delete_doc(key, (prev["version"] if prev else 1) + 1))
             final[key] = None
-    batches = [records[k : k + 50] for k in range(0, len(records), 50)]
+    batches = [records[k : k + batch] for k in range(0, len(records), batch)]
     return batches, final
 
 
