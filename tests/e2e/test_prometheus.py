@@ -35,7 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.support import Worker, wait_until
 from tests.e2e.test_pipeline_e2e import make_doc, paragraph, produce
-from tests.kafka_support import free_port
+from tests.kafka_support import free_port, private_broker
 from tests.unit.test_deploy import REPO, alert_expressions, dashboard_expressions
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
@@ -144,6 +144,14 @@ def freshness_buckets(worker: Worker) -> dict[float, float]:
 
 def _indexed(worker: Worker, doc_id: str) -> Callable[[], bool]:
     return lambda: worker.document_ids(doc_id) is not None
+
+
+@pytest.fixture
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A broker of this test's own: the session broker's topics hold the records of earlier
+    tests, which a new consumer group would read first (the probes' timing would include them)."""
+    with private_broker(tmp_path_factory.mktemp("kafka-prom")) as bootstrap:
+        yield bootstrap
 
 
 @pytest.fixture
