@@ -15,14 +15,15 @@ run: setup
 	bash deploy/run-demo.sh
 
 lint:
-	.venv/bin/ruff check services tests bench
-	.venv/bin/ruff format --check services tests bench
+	.venv/bin/ruff check services tests bench deploy/grafana
+	.venv/bin/ruff format --check services tests bench deploy/grafana
 	@if command -v docker-compose >/dev/null; then docker-compose config -q && echo "docker-compose.yml: valid"; \
 	  else echo "docker-compose not installed: compose file not validated"; fi
 
 typecheck:
 	.venv/bin/mypy
 	.venv/bin/mypy --strict bench/*.py
+	.venv/bin/mypy --strict deploy/grafana/dashboards.py
 
 ## Everything CI runs: install, lint, types, and the whole test suite against a real broker.
 test: setup lint typecheck

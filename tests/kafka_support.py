@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
-from tickerwire.adapters.kafka_admin import TopicSpec, ensure_topics
-from tickerwire.localbroker import free_loopback_ports
+from tickerwire.adapters.kafka_admin import TopicSpec, ensure_topics, load_topic_specs
+from tickerwire.localbroker import REPO_ROOT, LocalBroker, free_loopback_ports
 from tickerwire.localbroker import run_sync as run_async
 
-__all__ = ["create_unique_topics", "free_port", "free_ports", "run_async", "unique_topic"]
+__all__ = [
+    "create_unique_topics",
+    "free_port",
+    "free_ports",
+    "private_broker",
+    "run_async",
+    "unique_topic",
+]
 
 
 def free_port() -> int:
@@ -48,3 +58,26 @@ async def create_unique_topics(
     ]
     result = await ensure_topics(bootstrap, specs)
     return result.created
+
+
+@contextlib.contextmanager
+def private_broker(workdir: Path, *, partitions: int = 3) -> Iterator[str]:
+    """A broker of the caller's own (no other test's records) with the topics of topics.yaml,
+    created with ``partitions`` partitions; yields its bootstrap and stops it by its pid."""
+    port, cport = free_ports(2)
+    broker = LocalBroker(
+        port,
+        workdir,
+        REPO_ROOT / ".tickerwire" / "kafka" / "libs",
+        "512m",
+        controller_port=cport,
+        partitions=partitions,
+    )
+    broker.up(timeout=180)
+    try:
+        run_async(
+            lambda: ensure_topics(broker.bootstrap, load_topic_specs(), partitions=partitions)
+        )
+        yield broker.bootstrap
+    finally:
+        broker.down()

@@ -18,8 +18,12 @@ import faust
 import mode
 import structlog
 import uvicorn
+from prometheus_client import make_asgi_app
 
+from tickerwire.adapters.kafka_lag import LagReader
+from tickerwire.core.errors import BrokerError
 from tickerwire.core.logging import configure_logging
+from tickerwire.core.metrics import CONSUMER_LAG
 from tickerwire.core.ports import Embedder, SparseEncoder, VectorIndex
 from tickerwire.core.settings import Settings
 from tickerwire.pipeline.sparse import BM25Encoder
@@ -147,33 +151,99 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-class HttpService(mode.Service):
-    """Serves the query API inside the worker's event loop."""
+class AsgiService(mode.Service):
+    """Serves an ASGI app inside the worker's event loop."""
 
-    def __init__(self, res: Resources, host: str, port: int, **kwargs: Any) -> None:
+    def __init__(self, asgi: Any, host: str, port: int, *, what: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        assert res.index is not None
-        self._res = res
-        search = res.search_service()
-        asgi = create_app(settings=res.settings, search=search)
         config = uvicorn.Config(
             asgi, host=host, port=port, log_config=None, access_log=False, lifespan="off"
         )
         self._server = _QuietServer(config)
+        self._what = what
         self._task: asyncio.Task[None] | None = None
 
     async def on_start(self) -> None:
-        await self._res.follow_entities()
         self._task = asyncio.ensure_future(self._server.serve())
-        log.info("http_started", host=self._server.config.host, port=self._server.config.port)
+        log.info(
+            "http_started",
+            serves=self._what,
+            host=self._server.config.host,
+            port=self._server.config.port,
+        )
 
     async def on_stop(self) -> None:
-        if self._res.entity_feed is not None:  # its task lives on this loop: stop it here
-            await self._res.entity_feed.aclose()
         self._server.should_exit = True
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+class EntityFollower(mode.Service):
+    """Feeds the query service's entity registry from the entities topic while the worker runs."""
+
+    def __init__(self, res: Resources, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._res = res
+
+    async def on_start(self) -> None:
+        await self._res.follow_entities()
+
+    async def on_stop(self) -> None:
+        if self._res.entity_feed is not None:  # its task lives on this loop: stop it here
+            await self._res.entity_feed.aclose()
+
+
+def query_service(res: Resources, host: str, port: int, **kwargs: Any) -> AsgiService:
+    """The query API over ``res`` (needs the index), as a service of the worker."""
+    asgi = create_app(settings=res.settings, search=res.search_service())
+    return AsgiService(asgi, host, port, what="query", **kwargs)
+
+
+def metrics_service(host: str, port: int, **kwargs: Any) -> AsgiService:
+    """``/metrics`` of this process's registry on its own port (``tickerwire worker``)."""
+    return AsgiService(make_asgi_app(), host, port, what="metrics", **kwargs)
+
+
+class LagCollector(mode.Service):
+    """Sets ``tickerwire_consumer_lag_records`` for this worker's consumer group periodically."""
+
+    def __init__(
+        self, bootstrap: str, groups: Sequence[str], interval_s: float, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self._bootstrap = bootstrap
+        self._groups = tuple(groups)
+        self._interval = interval_s
+        self._seen: set[tuple[str, str, int]] = set()
+
+    @mode.Service.task
+    async def _collect(self) -> None:
+        reader: LagReader | None = None
+        try:
+            while not self.should_stop:
+                try:
+                    if reader is None:
+                        reader = LagReader(self._bootstrap, timeout_s=min(self._interval, 30.0))
+                        await reader.start()
+                    self._publish(await reader.lag(self._groups))
+                except BrokerError as exc:  # the metric goes stale; ingestion goes on
+                    log.warning("consumer_lag_failed", error=str(exc))
+                    if reader is not None:
+                        await reader.close()
+                    reader = None
+                await self.sleep(self._interval)
+        finally:
+            if reader is not None:
+                await reader.close()
+
+    def _publish(self, lag: dict[tuple[str, str, int], int]) -> None:
+        for gone in self._seen - lag.keys():
+            group, topic, partition = gone
+            CONSUMER_LAG.remove(group, topic, str(partition))
+        for (group, topic, partition), value in lag.items():
+            CONSUMER_LAG.labels(group=group, topic=topic, partition=str(partition)).set(value)
+        self._seen = set(lag)
 
 
 async def serve_query(settings: Settings) -> None:
@@ -260,8 +330,12 @@ def run_worker(
     stages: tuple[StageName, ...] = ALL_STAGES,
     serve_http: bool = True,
     app_id: str = "tickerwire",
+    metrics_port: int = 0,
 ) -> None:
-    """Run the selected stages (and the query API) until SIGTERM/SIGINT; then drain and close."""
+    """Run the selected stages (and the query API) until SIGTERM/SIGINT; then drain and close.
+
+    ``metrics_port`` (not 0) serves ``/metrics`` on its own port besides the query API's.
+    """
     configure_logging(fmt=settings.log_format, level=settings.log_level, service=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     loop = asyncio.new_event_loop()
@@ -281,7 +355,14 @@ def run_worker(
     if "index" in stages and res.index is not None:
         services.append(IndexMaintenance(res.index, built.get("index"), loop=loop))
     if serve_http:
-        services.append(HttpService(res, settings.http_host, settings.http_port, loop=loop))
+        services.append(EntityFollower(res, loop=loop))
+        services.append(query_service(res, settings.http_host, settings.http_port, loop=loop))
+    if metrics_port:
+        services.append(metrics_service(settings.http_host, metrics_port, loop=loop))
+    if settings.lag_interval_s > 0:
+        services.append(
+            LagCollector(settings.kafka_bootstrap, [app_id], settings.lag_interval_s, loop=loop)
+        )
     worker = TickerwireWorker(
         app,
         *services,
@@ -291,7 +372,13 @@ def run_worker(
         redirect_stdouts=False,
         quiet=True,
     )
-    log.info("worker_starting", stages=list(stages), app_id=app_id, http=serve_http)
+    log.info(
+        "worker_starting",
+        stages=list(stages),
+        app_id=app_id,
+        http=serve_http,
+        metrics_port=metrics_port or None,
+    )
     try:
         worker.execute_from_commandline()
     finally:

@@ -54,12 +54,12 @@ def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def stream(
-    rng: random.Random,
+    rng: random.Random, docs: int = DOCS, batch: int = 50
 ) -> tuple[list[list[dict[str, Any]]], dict[str, dict[str, Any] | None]]:
     """Batches to produce in order, and the final state of every document (None: deleted)."""
     final: dict[str, dict[str, Any] | None] = {}
     records: list[dict[str, Any]] = []
-    for i in range(DOCS):
+    for i in range(docs):
         d = make_doc(f"crash-{i:04d}", 1, [paragraph(rng, f"Firm{i} p{p}") for p in range(2)])
         records.append(d)
         final[d["doc_id"]] = d
@@ -78,7 +78,7 @@ def stream(
             prev = final[key]
             records.append(delete_doc(key, (prev["version"] if prev else 1) + 1))
             final[key] = None
-    batches = [records[k : k + 50] for k in range(0, len(records), 50)]
+    batches = [records[k : k + batch] for k in range(0, len(records), batch)]
     return batches, final
 
 

@@ -161,14 +161,14 @@ def test_prepare_puts_the_metadata_header_before_each_chunk() -> None:
 
 
 def test_prepare_rechunks_when_only_the_header_metadata_changes() -> None:
-    # The fiscal period is not in the meta hash: without the header in the content hash, a
-    # corrected period would leave the old header in the index (plan_upsert: UNCHANGED).
+    # A corrected period must reach the embedded header, not only the payload's facts.
     chunker = _chunker("metadata", sections=False)
     before, after = prepare(_filing("FY2017"), chunker), prepare(_filing("FY2018"), chunker)
     assert before.content_hash != after.content_hash
     assert before.chunks[0].chunk_id != after.chunks[0].chunk_id
-    # The title header keeps today's hashes: switching nothing re-chunks nothing.
+    # With the title header the embedded text does not hold the period: the fiscal facts still
+    # change (the payload is updated), but the chunks keep their ids, so nothing is re-embedded.
     plain = _chunker("title", sections=False)
-    assert prepare(_filing("FY2017"), plain).content_hash == (
-        prepare(_filing("FY2018"), plain).content_hash
-    )
+    old, new = prepare(_filing("FY2017"), plain), prepare(_filing("FY2018"), plain)
+    assert old.meta_hash != new.meta_hash
+    assert [c.chunk_id for c in old.chunks] == [c.chunk_id for c in new.chunks]

@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from tickerwire.core.errors import BrokerError, ConfigError
 from tickerwire.core.logging import get_logger
+from tickerwire.core.schemas import schema_dir
 
 __all__ = [
     "TOPICS_FILE",
@@ -98,11 +99,11 @@ def _spec_from_entry(entry: object, path: Path) -> TopicSpec:
 
 
 def load_topic_specs(path: Path | None = None) -> list[TopicSpec]:
-    """Parse ``topics.yaml`` (default: the repository's ``schemas/topics.yaml``).
+    """Parse ``topics.yaml`` (default: the one beside the JSON Schemas, see ``schema_dir``).
 
     Raises ConfigError when the file is missing or malformed, or names a topic twice.
     """
-    path = path or TOPICS_FILE
+    path = path or schema_dir() / "topics.yaml"
     try:
         document = yaml.safe_load(path.read_text())
     except OSError as exc:

@@ -54,7 +54,10 @@ def worker(
     stage: Annotated[StageChoice, typer.Argument(help="The stage to run.")],
     http: Annotated[bool, typer.Option("--http", help="Also serve the query API.")] = False,
 ) -> None:
-    """Run one stage in its own consumer group (for server mode and scale-out)."""
+    """Run one stage in its own consumer group (for server mode and scale-out).
+
+    ``/metrics`` is served on TICKERWIRE_METRICS_PORT (and on the API port too with --http).
+    """
     from tickerwire.runtime import run_worker
 
     name = stage.value
@@ -64,6 +67,7 @@ def worker(
         stages=(name,),  # type: ignore[arg-type]
         serve_http=http,
         app_id=f"{settings.app_id}-{name}",
+        metrics_port=settings.metrics_port,
     )
 
 

@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 
 from tickerwire.adapters.kafka_admin import (
-    TOPICS_FILE,
     ensure_topics,
     list_topics,
     load_topic_specs,
@@ -33,7 +32,7 @@ _BootstrapOption = Annotated[
 def create(
     file: Annotated[
         Path | None,
-        typer.Option("--file", "-f", help=f"Topics file (default: {TOPICS_FILE})."),
+        typer.Option("--file", "-f", help="Topics file (default: the topics.yaml of the schemas)."),
     ] = None,
     bootstrap: _BootstrapOption = None,
 ) -> None:

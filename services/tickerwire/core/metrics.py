@@ -70,8 +70,10 @@ REDELIVERED = Counter(
 )
 CONSUMER_LAG = Gauge(
     "tickerwire_consumer_lag_records",
-    "Records between a stage's committed offset and the partition end.",
-    ["stage", "topic", "partition"],
+    "Records between a consumer group's committed offset and the partition end, computed "
+    "periodically by every worker for its own group (several replicas report the same series: "
+    "aggregate with max by group, topic, partition).",
+    ["group", "topic", "partition"],
 )
 
 # --- preprocess -------------------------------------------------------------------------------
@@ -190,6 +192,12 @@ FRESHNESS_SECONDS = Histogram(
     "Time from a document's produce timestamp to its commit being applied to the index.",
     buckets=_FRESHNESS_BUCKETS,
 )
+FRESHNESS_PUBLISHED_SECONDS = Histogram(
+    "tickerwire_freshness_published_seconds",
+    "Time from a document's published-at to its commit being applied to the index (searchable); "
+    "includes the time before it was produced.",
+    buckets=(*_FRESHNESS_BUCKETS, 900.0, 3600.0, 21600.0, 86400.0, 604800.0),
+)
 
 # --- query ------------------------------------------------------------------------------------
 QUERY_REQUESTS = Counter(
@@ -216,3 +224,21 @@ QUERY_UNDERSTOOD = Counter(
     "Searches whose question named a company, ticker or period, by how it applied.",
     ["applied_as"],
 )
+
+
+# --- catalogue --------------------------------------------------------------------------------
+def catalogue() -> list[tuple[str, str, tuple[str, ...], str]]:
+    """(exposed name, type, labels, help) of every metric defined above, in definition order.
+
+    The README's metrics catalogue is checked against this (tests/unit/test_metrics_catalogue.py).
+    """
+    from prometheus_client.metrics import MetricWrapperBase
+
+    rows: list[tuple[str, str, tuple[str, ...], str]] = []
+    for value in list(globals().values()):
+        if isinstance(value, MetricWrapperBase):
+            kind = str(value._type)
+            name = str(value._name) + ("_total" if kind == "counter" else "")
+            labels = tuple(str(label) for label in value._labelnames)
+            rows.append((name, kind, labels, str(value._documentation)))
+    return rows

@@ -56,6 +56,20 @@ class Settings(BaseSettings):
         description="Comma-separated API keys; empty means the API is open.",
     )
 
+    metrics_port: int = Field(
+        default=9464,
+        ge=0,
+        le=65535,
+        description="Port of `/metrics` of a `tickerwire worker STAGE` process (bound on "
+        "TICKERWIRE_HTTP_HOST; 0 turns it off). `up` and `query` serve it on the API port.",
+    )
+    lag_interval_s: float = Field(
+        default=15.0,
+        ge=0,
+        description="How often a worker computes its consumer groups' lag (committed against "
+        "end offsets) for the metric; 0 turns it off.",
+    )
+
     # Qdrant
     qdrant_url: str | None = Field(
         default=None, description="Qdrant server URL; unset means the embedded Qdrant Edge."

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -43,11 +44,15 @@ class WorkerProcess:
         env: dict[str, str] | None = None,
         log_dir: Path | None = None,
         log_name: str = "worker",
+        command: Sequence[str] = ("up",),
+        ready_path: str = "/readyz",
     ) -> None:
         self.data_dir = data_dir
         self.http_port = http_port
         self.log_dir = log_dir or data_dir
         self.log_name = log_name
+        self.command = list(command)  # e.g. ("worker", "embed") with ready_path "/metrics"
+        self.ready_path = ready_path
         self.env = {
             **os.environ,
             "HF_HUB_OFFLINE": "1",
@@ -76,7 +81,7 @@ class WorkerProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [TICKERWIRE, "up"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+                [TICKERWIRE, *self.command], env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + timeout
         while not self._ready():
@@ -96,7 +101,7 @@ class WorkerProcess:
                 f"\n{self.log_tail()}"
             )
         try:
-            return self.client.get("/readyz").status_code == 200
+            return self.client.get(self.ready_path).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -27,8 +27,15 @@ log = get_logger(__name__)
 
 #: The project checkout: services/tickerwire/localbroker/ → parents[3].
 REPO_ROOT = Path(__file__).resolve().parents[3]
-#: pom.xml, server.properties (template) and log4j2.xml of the local broker.
-DEPLOY_DIR = REPO_ROOT / "deploy" / "kafka"
+#: Where an installed wheel has deploy/kafka/ (package data, see pyproject's force-include).
+PACKAGED_DEPLOY_DIR = Path(__file__).resolve().parent / "kafka"
+#: pom.xml, server.properties (template) and log4j2.xml of the local broker: the wheel's copy
+#: when installed, the repository's deploy/kafka/ in a checkout.
+DEPLOY_DIR = (
+    PACKAGED_DEPLOY_DIR
+    if (PACKAGED_DEPLOY_DIR / "pom.xml").is_file()
+    else REPO_ROOT / "deploy" / "kafka"
+)
 #: The JVM main class of a Kafka server.
 MAIN_CLASS = "kafka.Kafka"
 

@@ -13,7 +13,13 @@ from datetime import UTC, datetime
 import structlog
 
 from tickerwire.core.errors import PermanentError
-from tickerwire.core.metrics import FRESHNESS_SECONDS, INDEX_COMMITS, STAGE_RECORDS, STAGE_SECONDS
+from tickerwire.core.metrics import (
+    FRESHNESS_PUBLISHED_SECONDS,
+    FRESHNESS_SECONDS,
+    INDEX_COMMITS,
+    STAGE_RECORDS,
+    STAGE_SECONDS,
+)
 from tickerwire.core.payload import IndexPayload
 from tickerwire.core.ports import Point, SparseVector, VectorIndex
 from tickerwire.core.records import CommitRecord, VectorRecord, parse_record
@@ -106,4 +112,6 @@ class IndexStage:
         now = datetime.now(UTC).timestamp()
         for commit, _ in commits:
             FRESHNESS_SECONDS.observe(max(now - commit.produced_at.timestamp(), 0.0))
+            if commit.published_at is not None and commit.op != "delete":
+                FRESHNESS_PUBLISHED_SECONDS.observe(max(now - commit.published_at.timestamp(), 0.0))
         log.debug("commits_applied", commits=len(commits), removed=removed)
