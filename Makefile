@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.9"
-	$(UV) sync --frozen
+	$(UV) sync --frozen --extra plot
 
 ## The main job on the embedded default: Kafka, the all-in-one worker, the sample feed, a search.
 run: setup

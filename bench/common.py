@@ -32,7 +32,6 @@ import faust
 from prometheus_client import REGISTRY
 
 from tickerwire.adapters.kafka_admin import ensure_topics, load_topic_specs
-from tickerwire.adapters.kafka_broker import LocalBroker, free_loopback_ports
 from tickerwire.core.ports import (
     Embedder,
     HybridParams,
@@ -46,6 +45,7 @@ from tickerwire.core.ports import (
     Watermark,
 )
 from tickerwire.core.settings import Settings
+from tickerwire.localbroker import LocalBroker, free_loopback_ports
 from tickerwire.runtime import Resources, make_handlers
 from tickerwire.stages.app import ALL_STAGES, Handler, StageDeps, StageName, build_app
 from tickerwire.stages.base import InMsg

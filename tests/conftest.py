@@ -15,7 +15,7 @@ import pytest
 
 from tests.kafka_support import create_unique_topics, free_ports, run_async
 from tickerwire.adapters.kafka_admin import delete_topics, ensure_topics, load_topic_specs
-from tickerwire.adapters.kafka_broker import REPO_ROOT, LocalBroker, probe_broker
+from tickerwire.localbroker import REPO_ROOT, LocalBroker, probe_broker
 
 #: The project's jar cache, shared by every test broker so the jars download once.
 KAFKA_LIBS = REPO_ROOT / ".tickerwire" / "kafka" / "libs"

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
 
 from tickerwire.adapters.kafka_admin import TopicSpec, ensure_topics
-from tickerwire.adapters.kafka_broker import free_loopback_ports
+from tickerwire.localbroker import free_loopback_ports
+from tickerwire.localbroker import run_sync as run_async
 
-_T = TypeVar("_T")
+__all__ = ["create_unique_topics", "free_port", "free_ports", "run_async", "unique_topic"]
 
 
 def free_port() -> int:
@@ -22,15 +19,6 @@ def free_port() -> int:
 def free_ports(count: int) -> list[int]:
     """``count`` distinct free loopback ports."""
     return free_loopback_ports(count)
-
-
-def run_async(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
-    """Run a coroutine from sync test code on a private loop in a worker thread.
-
-    Unlike ``asyncio.run`` here, this never touches the thread's current loop (pytest-asyncio's).
-    """
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(lambda: asyncio.run(factory())).result()
 
 
 def unique_topic(prefix: str = "test") -> str:

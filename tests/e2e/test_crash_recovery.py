@@ -23,8 +23,8 @@ from tests.kafka_support import free_port, free_ports, run_async
 from tickerwire.adapters.embed_factory import open_embedder
 from tickerwire.adapters.index_factory import open_index
 from tickerwire.adapters.kafka_admin import ensure_topics, load_topic_specs
-from tickerwire.adapters.kafka_broker import REPO_ROOT, LocalBroker
 from tickerwire.core.settings import Settings
+from tickerwire.localbroker import REPO_ROOT, LocalBroker
 from tickerwire.runtime import chunker_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]

@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.support import TICKERWIRE
+from tests.kafka_support import run_async
+from tickerwire.core.ports import ScoredHit
+from tickerwire.core.settings import load_settings
+from tickerwire.runtime import open_resources
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -18,6 +22,16 @@ PASSAGES = {
     "p-chip": "Quorvatek Semiconductor reported wafer revenue of 2,345.6 million, up 18%.",
     "p-bank": "Halvermont Bank lifted its quarterly dividend to 1.35 per share.",
     "p-retail": "Brindlewood Retail opened 42 new stores and cut inventory by 7%.",
+}
+#: What a filings producer would send with one passage (issue 11 item 1).
+PRODUCER_FIELDS = {
+    "p-chip": {
+        "tickers": ["QRVK"],
+        "company": "Quorvatek Semiconductor",
+        "doc_type": "news",
+        "published_at": "2024-05-02T13:30:00Z",
+        "metadata": {"fiscal_period": "2024Q1"},
+    }
 }
 QUESTIONS = {
     "q1": ("What oil output guidance did Zephyrion Energy give?", "p-oil"),
@@ -31,7 +45,10 @@ def test_eval_writes_metrics_per_mode_and_a_chart(kafka_bootstrap: str, tmp_path
     data = tmp_path / "dataset"
     data.mkdir()
     (data / "corpus.jsonl").write_text(
-        "".join(json.dumps({"id": k, "title": k, "text": v}) + "\n" for k, v in PASSAGES.items())
+        "".join(
+            json.dumps({"id": k, "title": k, "text": v, **PRODUCER_FIELDS.get(k, {})}) + "\n"
+            for k, v in PASSAGES.items()
+        )
     )
     (data / "questions.jsonl").write_text(
         "".join(
@@ -51,6 +68,8 @@ def test_eval_writes_metrics_per_mode_and_a_chart(kafka_bootstrap: str, tmp_path
             str(out),
             "--bootstrap",
             kafka_bootstrap,
+            "--work-dir",
+            str(tmp_path / "work"),
         ],
         env=env,
         capture_output=True,
@@ -65,3 +84,25 @@ def test_eval_writes_metrics_per_mode_and_a_chart(kafka_bootstrap: str, tmp_path
     assert report["sparse"]["hit@1"] == 1.0
     assert report["hybrid"]["hit@10"] == 1.0
     assert (out / "eval.png").stat().st_size > 1000
+
+    # The corpus rows' producer fields reached the index as a producer's document would.
+    settings = load_settings(
+        data_dir=tmp_path / "work" / "data", collection=report["_run"]["collection"]
+    )
+
+    async def chunks_of(doc_id: str) -> list[ScoredHit]:
+        res = await open_resources(settings, with_index=True)
+        try:
+            assert res.index is not None
+            return await res.index.get_document(doc_id)
+        finally:
+            await res.aclose()
+
+    chip = run_async(lambda: chunks_of("p-chip"))
+    assert chip, "p-chip is not in the evaluation index"
+    payload = chip[0].payload
+    assert payload["tickers"] == ["QRVK"]
+    assert payload["doc_type"] == "news"
+    assert payload["published_at"].startswith("2024-05-02T13:30:00")
+    oil = run_async(lambda: chunks_of("p-oil"))[0].payload
+    assert oil["tickers"] == [] and oil["doc_type"] == "filing"

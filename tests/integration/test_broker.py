@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from tests.conftest import KAFKA_LIBS
 from tests.kafka_support import create_unique_topics, free_ports, run_async
-from tickerwire.adapters.kafka_broker import LocalBroker
 from tickerwire.core.errors import BrokerError
+from tickerwire.localbroker import LocalBroker
 
 pytestmark = pytest.mark.kafka
 

@@ -114,6 +114,40 @@ def test_jsonl_bad_lines_are_rejected_with_location_and_the_rest_still_read(tmp_
     assert str(got[f"{path}:3"]) == f"{path}:3: $.published_at: 'yesterday' is not a 'date-time'"
 
 
+def test_jsonl_line_without_schema_is_a_raw_document_v1(tmp_path: Path) -> None:
+    line = {k: v for k, v in raw("no-tag").items() if k != "schema"}
+    delete = {"doc_id": "gone", "op": "delete", "version": 3}
+    path = write_lines(
+        tmp_path / "untagged.jsonl", [json.dumps(d).encode() for d in (line, delete)]
+    )
+    results = read(path)
+    assert not rejected(results)
+    assert [r.document.doc_id for r in accepted(results)] == ["no-tag", "gone"]
+    for item in accepted(results):
+        assert json.loads(item.document.to_bytes())["schema"] == "raw-document/v1"
+    assert_all_valid(results)
+    assert "schema" not in line, "the caller's record is not modified"
+
+
+@pytest.mark.parametrize("tag", ["raw-document/v2", "chunk/v1", None, 1])
+def test_jsonl_line_with_another_schema_tag_is_refused_with_the_reason(
+    tmp_path: Path, tag: object
+) -> None:
+    path = write_lines(tmp_path / "other.jsonl", [json.dumps(raw("x", schema=tag)).encode()])
+    (rejection,) = read(path)
+    assert isinstance(rejection, Rejection)
+    assert rejection.error_class == "ValidationError"
+    assert rejection.reason == (
+        f"$.schema: {tag!r} is not a record this producer sends; "
+        "set it to 'raw-document/v1' or leave it out"
+    )
+
+
+def test_the_producer_check_defaults_the_schema_too() -> None:
+    doc = {k: v for k, v in raw("sdk").items() if k != "schema"}
+    assert check_document(doc, max_body_bytes=LIMIT).schema_ == "raw-document/v1"
+
+
 def test_jsonl_body_limit_counts_utf8_bytes_not_characters(tmp_path: Path) -> None:
     body = "€" * 10  # 30 bytes of UTF-8
     path = write_lines(tmp_path / "a.jsonl", [json.dumps(raw(body=body)).encode()])

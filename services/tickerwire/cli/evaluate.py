@@ -27,7 +27,9 @@ def eval_command(
     dataset: Annotated[
         Path, typer.Option(help="Folder with corpus.jsonl and questions.jsonl.", exists=True)
     ],
-    output: Annotated[Path, typer.Option(help="Folder for eval.json and eval.png.")],
+    output: Annotated[
+        Path, typer.Option(help="Folder for eval.json and eval.png (chart: plot extra).")
+    ],
     bootstrap: Annotated[
         str | None,
         typer.Option(
@@ -48,6 +50,7 @@ def eval_command(
 ) -> None:
     """Stream a QA corpus through the real pipeline into a fresh collection and score retrieval."""
     from tickerwire.evaluation import run_eval
+    from tickerwire.evaluation.report import PLOT_EXTRA_HINT
 
     settings = load_settings()
     configure_logging(fmt=settings.log_format, level="warning", service=False)
@@ -55,7 +58,7 @@ def eval_command(
     # SIGTERM takes the same path as Ctrl-C, so the private broker and worker are stopped.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        run_eval(
+        result = run_eval(
             settings,
             dataset,
             output,
@@ -68,4 +71,6 @@ def eval_command(
     except TickerwireError as exc:
         console.print(f"[red]eval failed:[/red] {exc}")
         raise typer.Exit(1) from None
-    console.print(f"report: {output / 'eval.json'} and {output / 'eval.png'}")
+    console.print("report: " + " and ".join(str(path) for path in result.files))
+    if not any(path.suffix == ".png" for path in result.files):
+        console.print(f"no chart: {PLOT_EXTRA_HINT}")

@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tickerwire.adapters.kafka_broker import BrokerStatus, LocalBroker
 from tickerwire.core.errors import TickerwireError
 from tickerwire.core.settings import load_settings
+from tickerwire.localbroker import BrokerStatus, LocalBroker
 
 app = typer.Typer(
     no_args_is_help=True,

@@ -1,0 +1,169 @@
+"""One evaluation run: a private broker, a worker ingesting the corpus, then the questions."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from tickerwire.core.errors import ConfigError
+from tickerwire.core.settings import Settings
+from tickerwire.evaluation.dataset import Question, corpus_documents, load_dataset
+from tickerwire.evaluation.metrics import MODES, dedupe, mean_scores, score
+from tickerwire.evaluation.report import EvalResult, print_table, progress_bar, write_report
+from tickerwire.evaluation.worker import WorkerProcess
+
+_PRODUCE_SLICE = 500
+
+
+async def _produce(
+    bootstrap: str, docs: list[dict[str, Any]], advance: Callable[[int], None]
+) -> None:
+    from tickerwire.produce.producer import DocumentProducer
+
+    async with DocumentProducer(bootstrap) as producer:
+        for start in range(0, len(docs), _PRODUCE_SLICE):
+            batch = docs[start : start + _PRODUCE_SLICE]
+            await producer.send_batch(batch)
+            advance(len(batch))
+
+
+def run_eval(
+    settings: Settings,
+    dataset_dir: Path,
+    output: Path,
+    *,
+    bootstrap: str | None = None,
+    titles: bool = False,
+    limit: int | None = None,
+    console: Console | None = None,
+    ingest_timeout_s: float = 3600.0,
+    work_dir: Path | None = None,
+) -> EvalResult:
+    """Ingest the corpus through a real worker into a fresh collection, then score every mode.
+
+    Without ``bootstrap`` a private Kafka broker is started (and stopped) in a temporary folder,
+    so nothing else on the topics mixes into the collection. The collection lives in a temporary
+    folder that is removed afterwards, unless ``work_dir`` names a folder to keep it in
+    (``<work_dir>/data``, collection name in ``eval.json`` under ``_run``). A corpus row the
+    producer would refuse is a ConfigError before anything starts.
+    """
+    from tickerwire.adapters.kafka_admin import ensure_topics, load_topic_specs
+    from tickerwire.localbroker import LocalBroker, free_loopback_ports
+
+    console = console or Console(stderr=True)
+    data = load_dataset(dataset_dir, limit=limit)
+    docs = corpus_documents(data.corpus, titles=titles, max_body_bytes=settings.max_body_bytes)
+    output.mkdir(parents=True, exist_ok=True)
+    keep = work_dir is not None
+    work = work_dir if work_dir is not None else Path(tempfile.mkdtemp(prefix="tickerwire-eval-"))
+    work.mkdir(parents=True, exist_ok=True)
+    broker: LocalBroker | None = None
+    worker: WorkerProcess | None = None
+    info: dict[str, Any] = {
+        "documents": len(docs),
+        "questions": len(data.questions),
+        "titles": titles,
+        "embedder": settings.embedder,
+        "backend": "server" if settings.qdrant_url else "edge",
+    }
+    try:
+        if bootstrap is None:
+            ports = free_loopback_ports(2)
+            broker = LocalBroker(
+                ports[0],
+                work / "kafka",
+                settings.kafka_dir / "libs",
+                settings.kafka_heap,
+                controller_port=ports[1],
+            )
+            console.print("starting a private Kafka broker…")
+            broker.up(timeout=180)
+            bootstrap = broker.bootstrap
+        asyncio.run(ensure_topics(bootstrap, load_topic_specs()))
+        collection = f"eval_{uuid.uuid4().hex[:8]}"
+        info["collection"] = collection
+        worker = WorkerProcess(
+            bootstrap=bootstrap,
+            data_dir=work / "data",
+            app_id=collection,
+            http_port=free_loopback_ports(1)[0],
+            env={"TICKERWIRE_COLLECTION": collection},
+            log_dir=output,
+            log_name="eval-worker",
+        )
+        console.print("starting the pipeline worker…")
+        worker.start()
+        started = time.perf_counter()
+        with progress_bar(console) as progress:
+            sent = progress.add_task("produce", total=len(docs))
+            done = progress.add_task("index", total=len(docs))
+            asyncio.run(_produce(bootstrap, docs, lambda n: progress.advance(sent, n)))
+            deadline = time.monotonic() + ingest_timeout_s
+            while True:
+                applied = worker.metric("tickerwire_index_commits_applied_total")
+                dead = worker.metric("tickerwire_dlq_records_total")
+                progress.update(done, completed=min(applied + dead, len(docs)))
+                if applied + dead >= len(docs):
+                    break
+                if time.monotonic() > deadline:
+                    raise ConfigError(f"ingest did not finish in {ingest_timeout_s:.0f}s")
+                time.sleep(1.0)
+        info["ingest_seconds"] = round(time.perf_counter() - started, 1)
+        info["dead_lettered"] = int(dead)
+        info["points"] = int(worker.client.get("/v1/status").json()["points"])
+        worker.stop()
+        worker.close()
+        worker = None
+        query_settings = settings.model_copy(
+            update={"data_dir": work / "data", "collection": collection}
+        )
+        modes = asyncio.run(_ask_all(query_settings, data.questions, console))
+        result = EvalResult(modes=modes, info=info)
+        result.files = write_report(result, output)
+        print_table(result, console)
+        return result
+    finally:
+        if worker is not None:
+            if worker.proc is not None:
+                worker.stop()
+            worker.close()
+        if broker is not None:
+            broker.down()
+        if keep:
+            shutil.rmtree(work / "kafka", ignore_errors=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+async def _ask_all(
+    settings: Settings,
+    questions: Sequence[Question],
+    console: Console,
+) -> dict[str, dict[str, float]]:
+    from tickerwire.runtime import open_resources
+
+    res = await open_resources(settings, with_index=True)
+    try:
+        search = res.search_service()
+        out: dict[str, dict[str, float]] = {}
+        with progress_bar(console) as progress:
+            for mode in MODES:
+                task = progress.add_task(mode, total=len(questions))
+                rows = []
+                for q in questions:
+                    found = await search.search(q.text, k=30, mode=mode)
+                    ranked = dedupe(str(h.payload.get("doc_id")) for h in found.hits)
+                    rows.append(score(ranked, q.relevant))
+                    progress.advance(task)
+                out[mode] = mean_scores(rows)
+        return out
+    finally:
+        await res.aclose()
