@@ -11,8 +11,8 @@ import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import faust
 import mode
@@ -27,10 +27,14 @@ from tickerwire.pipeline.sparse import SparseEncoder
 from tickerwire.query.api import create_app
 from tickerwire.query.ask import AskService, OfflineAnswerer
 from tickerwire.query.search import SearchService
+from tickerwire.query.understanding import EntityRegistry
 from tickerwire.stages.app import ALL_STAGES, FaustSender, Handler, StageDeps, StageName, build_app
 from tickerwire.stages.embed import EmbedStage
 from tickerwire.stages.index import IndexStage
 from tickerwire.stages.preprocess import ChunkerConfig, PreprocessStage
+
+if TYPE_CHECKING:
+    from tickerwire.adapters.entity_feed import EntityFeed
 
 log = structlog.get_logger("tickerwire.runtime")
 
@@ -43,6 +47,18 @@ class Resources:
     embedder: Embedder
     sparse: SparseEncoder
     index: VectorIndex | None
+    #: Names and tickers learned from the documents (fed by :meth:`follow_entities`).
+    registry: EntityRegistry = field(default_factory=EntityRegistry)
+    entity_feed: EntityFeed | None = None
+
+    async def follow_entities(self, bootstrap: str | None = None) -> EntityFeed:
+        """Start feeding :attr:`registry` from the entities topic (once); returns the feed."""
+        from tickerwire.adapters.entity_feed import EntityFeed
+
+        if self.entity_feed is None:
+            self.entity_feed = EntityFeed(bootstrap or self.settings.kafka_bootstrap, self.registry)
+            await self.entity_feed.start()
+        return self.entity_feed
 
     def search_service(self) -> SearchService:
         """The search use case over these resources (needs the index)."""
@@ -52,6 +68,7 @@ class Resources:
             sparse=self.sparse,
             index=self.index,
             hybrid=self.settings.hybrid_params(),
+            registry=self.registry,
         )
 
     def ask_service(self, model: AnswerModel) -> AskService:
@@ -65,7 +82,9 @@ class Resources:
         )
 
     async def aclose(self) -> None:
-        """Close the index (flushes Edge) and the embedder; idempotent."""
+        """Stop the entity feed, close the index (flushes Edge) and the embedder; idempotent."""
+        if self.entity_feed is not None:
+            await self.entity_feed.aclose()
         if self.index is not None:
             await self.index.aclose()
         await self.embedder.aclose()
@@ -187,6 +206,7 @@ class HttpService(mode.Service):
     def __init__(self, res: Resources, host: str, port: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         assert res.index is not None
+        self._res = res
         self._model = open_answer_model(res.settings)
         asgi = query_app(res, self._model)
         config = uvicorn.Config(
@@ -196,10 +216,13 @@ class HttpService(mode.Service):
         self._task: asyncio.Task[None] | None = None
 
     async def on_start(self) -> None:
+        await self._res.follow_entities()
         self._task = asyncio.ensure_future(self._server.serve())
         log.info("http_started", host=self._server.config.host, port=self._server.config.port)
 
     async def on_stop(self) -> None:
+        if self._res.entity_feed is not None:  # its task lives on this loop: stop it here
+            await self._res.entity_feed.aclose()
         self._server.should_exit = True
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
@@ -212,6 +235,7 @@ async def serve_query(settings: Settings) -> None:
     res = await open_resources(settings, with_index=True)
     model = open_answer_model(settings)
     try:
+        await res.follow_entities()
         asgi = query_app(res, model)
         config = uvicorn.Config(
             asgi,

@@ -16,6 +16,7 @@ from tickerwire.core.records import (
     CommitRecord,
     DlqOriginal,
     DlqRecord,
+    EntityRecord,
     RawDocument,
     SparseValues,
     VectorRecord,
@@ -39,6 +40,7 @@ MODELS: dict[str, type[AnyRecord]] = {
     "commit.v1": CommitRecord,
     "vector.v1": VectorRecord,
     "dlq.v1": DlqRecord,
+    "entity.v1": EntityRecord,
 }
 ENUM_FIELDS = ("op", "doc_type", "content_type", "stage")
 

@@ -93,6 +93,10 @@ DOCUMENTS = Counter(
     "Documents seen by preprocess, by result (new, updated, unchanged, stale, deleted).",
     ["result"],
 )
+ENTITIES_EMITTED = Counter(
+    "tickerwire_preprocess_entities_emitted_total",
+    "Entity observations (name -> ticker) sent to the entities topic.",
+)
 
 # --- embed ------------------------------------------------------------------------------------
 EMBED_CALLS = Counter(
@@ -231,4 +235,13 @@ ASK_EVIDENCE = Histogram(
 ASK_CITATIONS_DROPPED = Counter(
     "tickerwire_ask_citations_dropped_total",
     "Citations an answer model gave that named no retrieved chunk, and were dropped.",
+)
+ENTITIES_KNOWN = Gauge(
+    "tickerwire_query_entities_known",
+    "Tickers the query service's entity registry has learned from the entities topic.",
+)
+QUERY_UNDERSTOOD = Counter(
+    "tickerwire_query_understood_total",
+    "Searches whose question named a company, ticker or period, by how it applied.",
+    ["applied_as"],
 )

@@ -48,6 +48,7 @@ __all__ = [
     "DlqOriginal",
     "DlqRecord",
     "DocType",
+    "EntityRecord",
     "Op",
     "RawDocument",
     "SparseValues",
@@ -402,7 +403,21 @@ class DlqRecord(_Record):
         )
 
 
-AnyRecord: TypeAlias = RawDocument | ChunkRecord | CommitRecord | VectorRecord | DlqRecord
+class EntityRecord(_Record):
+    """A name -> ticker observation (``entity/v1``), keyed for compaction by :attr:`key`."""
+
+    SCHEMA_NAME: ClassVar[str] = "entity.v1"
+
+    schema_: Literal["entity/v1"] = Field(default="entity/v1", alias="schema")
+    ticker: Ticker
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None
+    doc_id: DocId
+    observed_at: Timestamp
+
+
+AnyRecord: TypeAlias = (
+    RawDocument | ChunkRecord | CommitRecord | VectorRecord | DlqRecord | EntityRecord
+)
 
 _BY_SCHEMA: Mapping[str, type[AnyRecord]] = {
     "raw-document/v1": RawDocument,
@@ -410,6 +425,7 @@ _BY_SCHEMA: Mapping[str, type[AnyRecord]] = {
     "commit/v1": CommitRecord,
     "vector/v1": VectorRecord,
     "dlq/v1": DlqRecord,
+    "entity/v1": EntityRecord,
 }
 
 

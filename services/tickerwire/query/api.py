@@ -80,6 +80,7 @@ class SearchIn(BaseModel):
     k: Annotated[int, Field(ge=1, le=100)] = 10
     mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
     filters: FiltersIn = FiltersIn()
+    #: Query understanding (companies, tickers, periods named in the query); false turns it off.
     understand: bool = True
 
 

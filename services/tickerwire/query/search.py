@@ -1,13 +1,20 @@
-"""The search use case: embed the query, ask the index, and report what the index could see."""
+"""The search use case: embed the query, ask the index, and report what the index could see.
+
+With query understanding on (the default), the companies, tickers and periods the question names
+(:mod:`tickerwire.query.understanding`) narrow or re-rank the candidates: an unambiguous aspect
+filters, anything else only boosts, so a wrong guess cannot hide the answer.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tickerwire.core.metrics import QUERY_SECONDS
+from tickerwire.core.metrics import QUERY_SECONDS, QUERY_UNDERSTOOD
 from tickerwire.core.ports import (
     Embedder,
     HybridParams,
@@ -18,6 +25,21 @@ from tickerwire.core.ports import (
     VectorIndex,
     Watermark,
 )
+from tickerwire.query.understanding import (
+    EntityRegistry,
+    Understanding,
+    period_matches,
+    tickers_match,
+    understand,
+)
+
+#: The boost re-rank: a candidate at rank r (from 1) scores (1 + BOOST * m) / (BOOST_RANK_K + r),
+#: m being the share of boosted aspects it matches. A full match at rank r thus passes a
+#: non-matching candidate at rank r' only when r < 1.5 r' + 10: rank 11 may take the top, rank 30
+#: passes rank 14 and below, rank 90 only rank 54 and below. A moderate lift that keeps the
+#: index's order between equals, so a wrong guess moves the answer down a little, never out.
+BOOST_RANK_K = 20
+BOOST = 0.5
 
 
 class QuerySparseEncoder(Protocol):
@@ -33,6 +55,7 @@ class SearchResult:
     hits: list[ScoredHit]
     watermark: Watermark
     timings: dict[str, float]
+    #: What the question named and how it applied (None when off or nothing was recognised).
     understood: dict[str, Any] | None = None
 
 
@@ -68,16 +91,41 @@ class SearchService:
         sparse: QuerySparseEncoder,
         index: VectorIndex,
         hybrid: HybridParams | None = None,
+        registry: EntityRegistry | None = None,
     ) -> None:
+        """``registry``: the names and tickers learned from the documents (empty when None)."""
         self._embedder = embedder
         self._sparse = sparse
         self._index = index
         self._hybrid = hybrid or HybridParams()
+        self._registry = registry if registry is not None else EntityRegistry()
 
     @property
     def index(self) -> VectorIndex:
         """The index searched (for status pages)."""
         return self._index
+
+    @property
+    def registry(self) -> EntityRegistry:
+        """The entity registry questions are understood with."""
+        return self._registry
+
+    def understand(self, query: str, filters: SearchFilters | None = None) -> Understanding:
+        """What ``query`` names and how it would apply under ``filters``.
+
+        Tickers the caller already filters on win: the understood ones then only boost.
+        """
+        filters = filters or SearchFilters()
+        u = understand(query, self._registry, as_of=filters.as_of)
+        if filters.tickers and u.filters:
+            u = dataclasses.replace(
+                u,
+                ticker_filter=(),
+                period_filter=None,
+                boost_tickers=frozenset(u.entities.tickers),
+                boost_periods=u.periods,
+            )
+        return u
 
     async def search(
         self,
@@ -88,9 +136,26 @@ class SearchService:
         filters: SearchFilters | None = None,
         understand: bool = True,
     ) -> SearchResult:
-        """The top ``k`` chunks for ``query``, with the index watermark and timings."""
+        """The top ``k`` chunks for ``query``, with the index watermark and timings.
+
+        With ``understand`` off, or when the question names nothing known, the search is exactly
+        the plain one. Otherwise the index returns a larger candidate set (as deep as hybrid's
+        prefetch, so fusion ranks it the same), which an unambiguous period filters and other
+        aspects re-rank; scores stay the index's own.
+        """
         timings: dict[str, float] = {}
+        filters = filters or SearchFilters()
         t0 = time.perf_counter()
+        u = self.understand(query, filters) if understand else None
+        if u is not None and u.empty:
+            u = None
+        limit = k
+        if u is not None:
+            if u.ticker_filter:
+                filters = dataclasses.replace(filters, tickers=u.ticker_filter)
+            limit = max(k, self._hybrid.prefetch)
+            QUERY_UNDERSTOOD.labels(applied_as=u.applied_as or "none").inc()
+        tu = time.perf_counter()
         dense = await self._embedder.embed_query(query) if mode != "sparse" else None
         sparse = self._sparse.encode_query(query) if mode != "dense" else None
         t1 = time.perf_counter()
@@ -99,16 +164,51 @@ class SearchService:
                 dense=dense,
                 sparse=sparse,
                 mode=mode,
-                filters=filters or SearchFilters(),
-                limit=k,
+                filters=filters,
+                limit=limit,
                 hybrid=self._hybrid,
             ),
             self._index.watermark(),
         )
+        if u is not None:
+            hits = apply_understanding(hits, u)[:k]
         t2 = time.perf_counter()
-        timings["embed_ms"] = round((t1 - t0) * 1000, 3)
+        timings["understand_ms"] = round((tu - t0) * 1000, 3)
+        timings["embed_ms"] = round((t1 - tu) * 1000, 3)
         timings["search_ms"] = round((t2 - t1) * 1000, 3)
         timings["total_ms"] = round((t2 - t0) * 1000, 3)
-        QUERY_SECONDS.labels(endpoint="search", phase="embed").observe(t1 - t0)
+        QUERY_SECONDS.labels(endpoint="search", phase="embed").observe(t1 - tu)
         QUERY_SECONDS.labels(endpoint="search", phase="search").observe(t2 - t1)
-        return SearchResult(hits=hits, watermark=watermark, timings=timings)
+        return SearchResult(
+            hits=hits,
+            watermark=watermark,
+            timings=timings,
+            understood=u.to_json() if u is not None else None,
+        )
+
+
+def apply_understanding(hits: Sequence[ScoredHit], u: Understanding) -> list[ScoredHit]:
+    """``hits`` (best first) without those outside an unambiguous period, re-ranked by boosts.
+
+    The re-rank is by rank, not score, so it means the same in every mode: a candidate at rank r
+    (from 1) gets ``(1 + BOOST * m) / (BOOST_RANK_K + r)``, where m is the share of boosted
+    aspects (tickers, periods) it matches. Ties keep the index's order.
+    """
+    period = u.period_filter
+    kept = [h for h in hits if period is None or period_matches(period, h.payload)]
+    if not u.boosts:
+        return kept
+
+    def matched(hit: ScoredHit) -> float:
+        checks: list[bool] = []
+        if u.boost_tickers:
+            checks.append(tickers_match(u.boost_tickers, hit.payload))
+        if u.boost_periods:
+            checks.append(any(period_matches(p, hit.payload) for p in u.boost_periods))
+        return sum(checks) / len(checks)
+
+    ranked = sorted(
+        enumerate(kept),
+        key=lambda item: -(1 + BOOST * matched(item[1])) / (BOOST_RANK_K + item[0] + 1),
+    )
+    return [hit for _, hit in ranked]

@@ -23,20 +23,25 @@ from tickerwire.core.metrics import (
     CHUNKS_EMITTED,
     CHUNKS_REUSED,
     DOCUMENTS,
+    ENTITIES_EMITTED,
     PII_REDACTED,
     STAGE_RECORDS,
     STAGE_SECONDS,
 )
 from tickerwire.core.ports import Splitter
-from tickerwire.core.records import ChunkRecord, CommitRecord, RawDocument
+from tickerwire.core.records import ChunkRecord, CommitRecord, EntityRecord, RawDocument
 from tickerwire.core.schemas import decode_json, validate
 from tickerwire.pipeline.chunking import Chunk, chunk_document, sha256_hex
 from tickerwire.pipeline.clean import clean_document
 from tickerwire.pipeline.diff import DocState, Outcome, Plan, plan_delete, plan_upsert
+from tickerwire.pipeline.entities import ENTITIES_TOPIC, observations
 from tickerwire.pipeline.redact import redact
 from tickerwire.stages.base import CHUNKS_TOPIC, DeadLetters, InMsg, OutMsg, Sender
 
 log = structlog.get_logger("tickerwire.stages.preprocess")
+
+#: Entity keys remembered as sent before the memory starts over.
+ENTITY_KEYS_REMEMBERED = 100_000
 
 #: The state table: doc_id (bytes) → DocState as JSON bytes. A faust Table in production.
 StateTable = MutableMapping[bytes, Any]
@@ -151,8 +156,13 @@ class PreprocessStage:
         max_body_bytes: int,
         out_topic: str = CHUNKS_TOPIC,
         threads: int = 2,
+        entities_topic: str | None = ENTITIES_TOPIC,
     ) -> None:
-        """``threads``: documents of a batch cleaned and chunked at once (threads)."""
+        """``threads``: documents of a batch cleaned and chunked at once (threads).
+
+        ``entities_topic``: where the name -> ticker observations of new and changed documents go
+        (None: nowhere).
+        """
         if threads < 1:
             raise ValueError("threads must be >= 1")
         self._threads = threads
@@ -162,6 +172,10 @@ class PreprocessStage:
         self._max_body = max_body_bytes
         self._out_topic = out_topic
         self._dead = DeadLetters("preprocess")
+        self._entities_topic = entities_topic
+        #: Entity keys this process already sent: the topic is compacted, so a repeat is only
+        #: waste, and forgetting (when the set fills) costs a duplicate, never a loss.
+        self._entities_sent: set[str] = set()
 
     async def handle(self, batch: Sequence[InMsg]) -> None:
         """Process a batch in order; returns once outputs are durable and state is stored."""
@@ -272,6 +286,8 @@ class PreprocessStage:
             published_at=doc.published_at,
         )
         out.append(OutMsg(self._out_topic, key, commit.to_bytes()))
+        if doc.op == "upsert":
+            out.extend(self._entity_messages(doc, produced_at))
         overlay[key] = None if plan.drop_state else plan.new_state
         log.info(
             "document_planned",
@@ -280,6 +296,25 @@ class PreprocessStage:
             chunks=len(plan.commit_ids or ()),
             emitted=len(plan.emit),
         )
+        return out
+
+    def _entity_messages(self, doc: RawDocument, observed_at: datetime) -> list[OutMsg]:
+        if self._entities_topic is None:
+            return []
+        if len(self._entities_sent) >= ENTITY_KEYS_REMEMBERED:
+            self._entities_sent.clear()
+        out: list[OutMsg] = []
+        for obs in observations(
+            tickers=doc.tickers, title=doc.title, body=doc.body, metadata=doc.metadata
+        ):
+            if obs.key in self._entities_sent:
+                continue
+            self._entities_sent.add(obs.key)
+            record = EntityRecord(
+                ticker=obs.ticker, name=obs.name, doc_id=doc.doc_id, observed_at=observed_at
+            )
+            out.append(OutMsg(self._entities_topic, obs.key.encode("utf-8"), record.to_bytes()))
+        ENTITIES_EMITTED.inc(len(out))
         return out
 
     @staticmethod

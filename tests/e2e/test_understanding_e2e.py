@@ -1,0 +1,90 @@
+"""Query understanding end to end: the sample feed through the real broker and ``tickerwire up``.
+
+The worker learns company names from the streamed documents (the entities topic), so a question
+about Tesla in 2019 finds no evidence (the feed holds only Tesla's 2026 documents) and one about
+NVIDIA's third quarter of fiscal 2027 finds the NVIDIA 10-Q first.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.support import TICKERWIRE, Worker, wait_until
+from tests.kafka_support import free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
+
+REPO = Path(__file__).resolve().parents[2]
+NVDA_10Q = "filing:NVDA:10-Q:2026-10-25"
+TESLA_2019 = "What was Tesla's revenue in 2019?"
+NVDA_Q3 = "What revenue did NVIDIA report for the third quarter of fiscal 2027?"
+
+
+@pytest.fixture(scope="module")
+def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    w = Worker(
+        bootstrap=kafka_bootstrap,
+        data_dir=tmp_path_factory.mktemp("understand-worker"),
+        app_id=f"understand-{uuid.uuid4().hex[:8]}",
+        http_port=free_port(),
+    )
+    w.start()
+    try:
+        subprocess.run(
+            [TICKERWIRE, "produce", str(REPO / "deploy" / "sample")],
+            env={**os.environ, "TICKERWIRE_KAFKA_BOOTSTRAP": kafka_bootstrap},
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        wait_until(
+            lambda: (
+                w.document_ids(NVDA_10Q) is not None
+                and w.search(TESLA_2019, understand=False)["hits"] != []
+            ),
+            300,
+            "the sample feed to be indexed",
+        )
+        wait_until(
+            lambda: w.search(TESLA_2019)["understood"] is not None,
+            60,
+            "the registry to learn Tesla from the entities topic",
+        )
+        yield w
+    finally:
+        w.close()
+
+
+def test_a_period_the_index_has_no_evidence_for_finds_nothing(worker: Worker) -> None:
+    body = worker.search(TESLA_2019)
+    assert body["hits"] == []
+    assert body["understood"]["tickers"] == ["TSLA"]
+    assert body["understood"]["periods"] == ["2019"]
+    assert body["understood"]["applied_as"] == "filter"
+
+
+def test_understand_false_searches_the_question_as_written(worker: Worker) -> None:
+    body = worker.search(TESLA_2019, understand=False)
+    assert body["understood"] is None
+    assert body["hits"]  # the 2026 Tesla documents are there; only understanding removed them
+
+
+def test_the_fiscal_quarter_question_finds_the_10q_first(worker: Worker) -> None:
+    body = worker.search(NVDA_Q3)
+    assert body["hits"][0]["doc_id"] == NVDA_10Q
+    assert body["understood"]["tickers"] == ["NVDA"]
+    assert body["understood"]["periods"] == ["2027Q3"]
+    assert all("NVDA" in hit["tickers"] for hit in body["hits"])
+
+
+def test_a_question_naming_nothing_is_answered_as_before(worker: Worker) -> None:
+    on = worker.search("Where did the Fed set rates?", k=5)
+    off = worker.search("Where did the Fed set rates?", k=5, understand=False)
+    assert on["understood"] is None
+    assert [h["chunk_id"] for h in on["hits"]] == [h["chunk_id"] for h in off["hits"]]
