@@ -55,11 +55,8 @@ QUESTION = "What quarterly revenue did Acme report for the third quarter?"
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def index(tmp_path: Path) -> AsyncIterator[EdgeIndex]:
-    idx = await load_index(tmp_path / "edge", DOCS)
-    try:
+    async with await load_index(tmp_path / "edge", DOCS) as idx:
         yield idx
-    finally:
-        await idx.aclose()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -31,11 +31,8 @@ DOCS = [
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def index(tmp_path: Path) -> AsyncIterator[EdgeIndex]:
-    idx = await load_index(tmp_path / "edge", DOCS)
-    try:
+    async with await load_index(tmp_path / "edge", DOCS) as idx:
         yield idx
-    finally:
-        await idx.aclose()
 
 
 def search_service(index: EdgeIndex) -> SearchService:

@@ -27,6 +27,7 @@ from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
+from tickerwire.adapters.openai_client import openai_client
 from tickerwire.core.closing import AsyncClosing
 from tickerwire.core.errors import AnswerModelError, ConfigError
 from tickerwire.core.logging import get_logger
@@ -118,13 +119,7 @@ class OpenAIAnswerer(AsyncClosing):
             multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s
         )
         self._price = prices.get(model)
-        # The key goes to the client and nowhere else: not to logs, not to repr.
-        self._client = openai.AsyncOpenAI(
-            api_key=api_key.get_secret_value() if api_key is not None else "unused",
-            base_url=base_url,
-            max_retries=0,
-            timeout=timeout_s,
-        )
+        self._client = openai_client(api_key, base_url, timeout_s)
         self._closed = False
 
     @classmethod

@@ -25,7 +25,7 @@ from typing import Any
 
 from tickerwire.core.ports import VectorIndex
 from tickerwire.evaluation.dataset import Question
-from tickerwire.query.ask import AskService
+from tickerwire.query.ask import AskService, final_response
 
 _NUMBER = re.compile(r"[-−]?\(?\$?\s?\d[\d,]*(?:\.\d+)?")
 _SPACES = re.compile(r"\s+")
@@ -156,7 +156,7 @@ async def answer_all(
     """Ask every question as /v1/ask would (offline or LLM model, as configured)."""
     run = AnswerRun()
     for q in questions:
-        response = await ask.answer(q.text, k=k)
+        response = await final_response(ask.ask(q.text, k=k))
         run.add(response, gold.get(q.id), await ask.retrieved_chunk_ids(q.text, k=k))
         advance()
     return run
@@ -167,23 +167,19 @@ async def delete_documents(index: VectorIndex, doc_ids: Iterable[str]) -> int:
     return await index.apply_commits([(doc_id, ()) for doc_id in sorted(set(doc_ids))])
 
 
+def _share(part: int, whole: int, empty: float = float("nan")) -> float:
+    return round(part / whole, 4) if whole else empty
+
+
 def scores(present: AnswerRun, absent: AnswerRun) -> dict[str, Any]:
     """The reported numbers of ``eval --answers``."""
     return {
         "questions": present.asked,
         "questions_with_gold_answer": present.with_gold,
-        "answer_recall": round(present.recalled / present.with_gold, 4)
-        if present.with_gold
-        else float("nan"),
-        "citation_precision": round(present.citations_valid / present.citations, 4)
-        if present.citations
-        else 1.0,
+        "answer_recall": _share(present.recalled, present.with_gold),
+        "citation_precision": _share(present.citations_valid, present.citations, 1.0),
         "citations": present.citations,
         "citations_dropped": present.citations_dropped,
-        "refusal_rate_evidence_present": round(present.refused / present.asked, 4)
-        if present.asked
-        else float("nan"),
-        "refusal_rate_evidence_absent": round(absent.refused / absent.asked, 4)
-        if absent.asked
-        else float("nan"),
+        "refusal_rate_evidence_present": _share(present.refused, present.asked),
+        "refusal_rate_evidence_absent": _share(absent.refused, absent.asked),
     }

@@ -34,7 +34,7 @@ from tickerwire.core.metrics import (
 )
 from tickerwire.core.ports import SearchFilters
 from tickerwire.core.settings import Settings
-from tickerwire.query.ask import AskService
+from tickerwire.query.ask import AskService, final_response
 from tickerwire.query.search import SearchService, hit_to_json
 from tickerwire.query.views import watermark_json as watermark_json  # cli/run.py imports it here
 
@@ -267,12 +267,9 @@ def create_app(
                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
             )
         try:
-            async for event in events:
-                if event.event == "final":
-                    return event.data
+            return await final_response(events)
         except AnswerModelError as exc:
             raise HTTPException(status_code=502, detail=f"answer model failed: {exc}") from exc
-        raise HTTPException(status_code=500, detail="the answer ended without a result")
 
     app.include_router(protected)
     for router in routers:

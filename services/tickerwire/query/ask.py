@@ -258,23 +258,13 @@ class AskService:
             }
         yield AskEvent("final", final)
 
-    async def answer(
-        self,
-        question: str,
-        *,
-        k: int = 5,
-        mode: SearchMode = "hybrid",
-        filters: SearchFilters | None = None,
-        understand: bool = True,
-    ) -> dict[str, Any]:
-        """The non-streaming response (the ``final`` event's data)."""
-        final: dict[str, Any] = {}
-        async for event in self.ask(
-            question, k=k, mode=mode, filters=filters, understand=understand
-        ):
-            if event.event == "final":
-                final = event.data
-        return final
+
+async def final_response(events: AsyncIterator[AskEvent]) -> dict[str, Any]:
+    """The non-streaming /v1/ask response: the data of the ``final`` event of ``events``."""
+    async for event in events:
+        if event.event == "final":
+            return event.data
+    raise RuntimeError("the answer ended without a final event")
 
 
-__all__ = ["AskEvent", "AskService", "OfflineAnswerer", "Watermark"]
+__all__ = ["AskEvent", "AskService", "OfflineAnswerer", "Watermark", "final_response"]
