@@ -77,7 +77,7 @@ def test_offline_answer_cites_every_sentence_and_quotes_the_best_units_first() -
         passage(
             1, ("Revenue was $68.4 billion, up 42%.", 0.8, 1.0), ("Weather was fine.", 0.1, 0.0)
         ),
-        passage(2, ("Data Center revenue was $61.2 billion.", 0.78, 0.8)),
+        passage(2, ("Data Center revenue was $61.2 billion.", 0.82, 0.8)),
     ]
     answer = compose_offline(passages)
     assert (
@@ -87,6 +87,14 @@ def test_offline_answer_cites_every_sentence_and_quotes_the_best_units_first() -
     checked = check_citations(answer, 2)
     assert checked.cited == (1, 2)
     assert checked.dropped == 0
+
+
+def test_between_equal_sentences_the_higher_ranked_chunk_is_quoted_first() -> None:
+    passages = [
+        passage(1, ("Revenue for the quarter was $68.4 billion.", 0.8, 0.8)),
+        passage(2, ("NVIDIA revenue was $68.4 billion in the quarter.", 0.81, 0.8)),
+    ]
+    assert compose_offline(passages).startswith("Revenue for the quarter was $68.4 billion. [1]")
 
 
 def test_offline_answer_skips_units_far_below_the_best_and_repeats() -> None:

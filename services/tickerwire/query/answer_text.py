@@ -23,6 +23,9 @@ MAX_ANSWER_UNITS = 3
 ANSWER_MARGIN = 0.08
 #: Weight of term overlap (share of the question's terms a unit contains) next to the cosine.
 OVERLAP_WEIGHT = 0.3
+#: Score a unit loses per place its chunk stands below the top hit: the search ranking knows what
+#: a sentence alone does not (the period and company understood, BM25 over the whole chunk).
+RANK_WEIGHT = 0.02
 #: Units shorter than this many characters carry no answer on their own ("Q3.", "Total").
 MIN_UNIT_CHARS = 12
 
@@ -228,10 +231,15 @@ def evidence_score(passages: Sequence[Passage]) -> float | None:
 def compose_offline(passages: Sequence[Passage]) -> str:
     """A short answer quoting the best units, each sentence followed by its ``[n]``.
 
-    The best unit overall comes first; up to MAX_ANSWER_UNITS - 1 more follow when they score
-    within ANSWER_MARGIN of it, skipping repeats. Empty when no passage has a unit.
+    Units score by :func:`unit_score` less RANK_WEIGHT per retrieval rank below the first. The
+    best unit comes first; up to MAX_ANSWER_UNITS - 1 more follow when they score within
+    ANSWER_MARGIN of it, skipping repeats. Empty when no passage has a unit.
     """
-    scored = [(unit_score(u), p.n, u) for p in passages for u in p.units]
+    scored = [
+        (unit_score(u) - RANK_WEIGHT * (rank - 1), p.n, u)
+        for rank, p in enumerate(passages, start=1)
+        for u in p.units
+    ]
     if not scored:
         return ""
     scored.sort(key=lambda item: (-item[0], item[1], item[2].position))

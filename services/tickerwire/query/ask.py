@@ -32,6 +32,7 @@ from tickerwire.core.ports import (
     Usage,
     Watermark,
 )
+from tickerwire.pipeline.chunking import title_header
 from tickerwire.query.answer_text import (
     REFUSAL,
     CitationStream,
@@ -143,7 +144,13 @@ class AskService:
         """The top hits as numbered passages, their units scored against ``question``."""
         chosen = list(hits[: self._passages])
         unit_texts = [split_units(str(h.payload.get("text") or "")) for h in chosen]
-        flat = [u for units in unit_texts for u in units]
+        # A sentence out of its document loses its subject ("Revenue ... was $68.4 billion" of
+        # whom?); the chunks' own title header puts it back, as it does for the chunk vectors.
+        flat = [
+            title_header(str(h.payload.get("title") or "")) + u
+            for h, units in zip(chosen, unit_texts, strict=True)
+            for u in units
+        ]
         if flat:
             query_vec = await self._embedder.embed_query(question)
             cosines = _cosines(query_vec, await self._embedder.embed_documents(flat))
