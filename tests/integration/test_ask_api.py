@@ -305,3 +305,18 @@ async def test_a_model_that_stays_down_is_a_502_or_an_error_event(
     events = parse_sse(resp.text)
     assert [name for name, _ in events] == ["meta", "error"]
     assert "HTTP 400" in events[-1][1]["detail"]
+
+
+async def test_the_composition_root_picks_the_answer_model_from_settings() -> None:
+    from tickerwire.runtime import open_answer_model
+
+    assert isinstance(open_answer_model(Settings()), OfflineAnswerer)
+    model = open_answer_model(
+        Settings(llm="openai", llm_model="some-model", openai_base_url="http://127.0.0.1:9/v1")
+    )
+    try:
+        assert isinstance(model, OpenAIAnswerer)
+        assert model.name == "openai:some-model"
+        assert "key" not in repr(model).lower()
+    finally:
+        await model.aclose()
