@@ -115,6 +115,8 @@ async def test_offline_answer_quotes_the_source_and_cites_it(index: EdgeIndex) -
     for sentence in data["answer"].split("] ")[:-1]:
         assert "[" in sentence  # every sentence carries its [n]
     assert data["citations_dropped"] == 0
+    assert {c["chunk_id"] for c in data["citations"]} <= set(data["retrieved"])
+    assert len(data["retrieved"]) == 5
     assert set(data["timings"]) == {"retrieve_ms", "answer_ms", "total_ms"}
     assert set(cited[int(first)]) == {
         "n", "doc_id", "chunk_id", "title", "url", "published_at", "snippet",

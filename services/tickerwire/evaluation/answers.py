@@ -126,7 +126,7 @@ class AnswerRun:
     citations_dropped: int = 0
 
     def add(self, response: dict[str, Any], gold: Any, retrieved: set[str]) -> None:
-        """Count one /v1/ask response; ``retrieved`` are the chunk ids it could cite."""
+        """Count one /v1/ask response; ``retrieved`` are the chunk ids it was given to cite."""
         self.asked += 1
         self.refused += not response["grounded"]
         self.citations_dropped += int(response.get("citations_dropped", 0))
@@ -157,7 +157,7 @@ async def answer_all(
     run = AnswerRun()
     for q in questions:
         response = await final_response(ask.ask(q.text, k=k))
-        run.add(response, gold.get(q.id), await ask.retrieved_chunk_ids(q.text, k=k))
+        run.add(response, gold.get(q.id), set(response["retrieved"]))
         advance()
     return run
 

@@ -133,13 +133,6 @@ class AskService:
         """The answer model in use."""
         return self._model
 
-    async def retrieved_chunk_ids(
-        self, question: str, *, k: int = 5, mode: SearchMode = "hybrid"
-    ) -> set[str]:
-        """Chunk ids an answer to ``question`` may cite (the passages it is given); for audits."""
-        result = await self._search.search(question, k=k, mode=mode)
-        return {str(h.payload.get("chunk_id") or h.id) for h in result.hits[: self._passages]}
-
     async def passages(self, question: str, hits: Sequence[ScoredHit]) -> list[Passage]:
         """The top hits as numbered passages, their units scored against ``question``."""
         chosen = list(hits[: self._passages])
@@ -254,6 +247,7 @@ class AskService:
             },
             "evidence": evidence,
             "refusal_reason": refusal,
+            "retrieved": [p.chunk_id for p in passages],
             "model": self._model.name,
         }
         if usage is not None:
