@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(default=400, ge=16, description="Longest LLM answer, in tokens.")
     # Calibrated by bench/refusal_calibration.py on tatqa and financebench-dev (docs/answers.md).
     ask_min_evidence: float = Field(
-        default=0.45,
+        default=0.65,
         ge=-1.0,
         le=1.0,
         description="Evidence score (best question-to-sentence cosine of the retrieved chunks) "
