@@ -194,6 +194,13 @@ async def test_too_many_requests_get_429_with_retry_after(index: EdgeIndex) -> N
     assert health.status_code == 200
 
 
+async def test_an_open_api_is_not_rate_limited(index: EdgeIndex) -> None:
+    """Without keys the API is a local one: tests and tools poll it freely."""
+    async with client(make_app(index, api_rate_limit="2/minute")) as http:
+        codes = [(await http.get("/v1/documents/news:a")).status_code for _ in range(5)]
+    assert codes == [200] * 5
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

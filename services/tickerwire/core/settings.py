@@ -58,7 +58,7 @@ class Settings(BaseSettings):
 
     api_rate_limit: str = Field(
         default="600/minute",
-        description="Requests each API key (or client address, when the API is open) may make, "
+        description="Requests each API key may make (an open API, without keys, is not limited), "
         "in the `limits` notation (e.g. `600/minute`, `20/second`).",
     )
     max_request_bytes: int = Field(
