@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +24,11 @@ from tickerwire.adapters.kafka_lag import LagReader
 from tickerwire.core.errors import BrokerError
 from tickerwire.core.logging import configure_logging
 from tickerwire.core.metrics import CONSUMER_LAG
-from tickerwire.core.ports import Embedder, SparseEncoder, VectorIndex
+from tickerwire.core.ports import AnswerModel, Embedder, SparseEncoder, VectorIndex
 from tickerwire.core.settings import Settings
 from tickerwire.pipeline.sparse import BM25Encoder
 from tickerwire.query.api import create_app
+from tickerwire.query.ask import AskService, OfflineAnswerer
 from tickerwire.query.search import SearchService
 from tickerwire.query.understanding import EntityRegistry
 from tickerwire.stages.app import ALL_STAGES, FaustSender, Handler, StageDeps, StageName, build_app
@@ -73,6 +74,16 @@ class Resources:
             registry=self.registry,
         )
 
+    def ask_service(self, model: AnswerModel) -> AskService:
+        """The ask use case over these resources, answering with ``model``."""
+        return AskService(
+            search=self.search_service(),
+            embedder=self.embedder,
+            tokenize=self.sparse.tokenize,
+            model=model,
+            min_evidence=self.settings.ask_min_evidence,
+        )
+
     async def aclose(self) -> None:
         """Stop the entity feed, close the index (flushes Edge) and the embedder; idempotent."""
         if self.entity_feed is not None:
@@ -80,6 +91,49 @@ class Resources:
         if self.index is not None:
             await self.index.aclose()
         await self.embedder.aclose()
+
+
+def open_answer_model(settings: Settings) -> AnswerModel:
+    """The configured answer model: offline (default) or an OpenAI-compatible chat model."""
+    if settings.llm == "openai":
+        from tickerwire.adapters.llm_openai import OpenAIAnswerer
+
+        return OpenAIAnswerer.from_settings(settings)
+    return OfflineAnswerer()
+
+
+def readiness_check(
+    settings: Settings, index: VectorIndex, *, timeout_s: float = 2.0
+) -> Callable[[], Awaitable[bool]]:
+    """``/readyz``: the index answers a count and the Kafka bootstrap server accepts a client."""
+    from tickerwire.adapters.kafka_admin import admin_client
+
+    async def ready() -> bool:
+        try:
+            await index.count()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", with the reason
+            log.warning("not_ready", part="index", error=repr(exc))
+            return False
+        try:
+            async with admin_client(settings.kafka_bootstrap, timeout_s=timeout_s):
+                pass
+        except BrokerError as exc:
+            log.warning("not_ready", part="kafka", error=exc.reason)
+            return False
+        return True
+
+    return ready
+
+
+def query_app(res: Resources, model: AnswerModel) -> Any:
+    """The query API over ``res``: search, ask (with ``model``) and the readiness check."""
+    assert res.index is not None, "open_resources(..., with_index=True) first"
+    return create_app(
+        settings=res.settings,
+        search=res.search_service(),
+        ask=res.ask_service(model),
+        ready=readiness_check(res.settings, res.index),
+    )
 
 
 async def open_resources(settings: Settings, *, with_index: bool) -> Resources:
@@ -154,8 +208,19 @@ class _QuietServer(uvicorn.Server):
 class AsgiService(mode.Service):
     """Serves an ASGI app inside the worker's event loop."""
 
-    def __init__(self, asgi: Any, host: str, port: int, *, what: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        asgi: Any,
+        host: str,
+        port: int,
+        *,
+        what: str,
+        model: AnswerModel | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``model``, when given, is owned by the app and closed after the server stops."""
         super().__init__(**kwargs)
+        self._model = model
         config = uvicorn.Config(
             asgi, host=host, port=port, log_config=None, access_log=False, lifespan="off"
         )
@@ -177,6 +242,8 @@ class AsgiService(mode.Service):
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._model is not None:
+            await self._model.aclose()
 
 
 class EntityFollower(mode.Service):
@@ -196,8 +263,8 @@ class EntityFollower(mode.Service):
 
 def query_service(res: Resources, host: str, port: int, **kwargs: Any) -> AsgiService:
     """The query API over ``res`` (needs the index), as a service of the worker."""
-    asgi = create_app(settings=res.settings, search=res.search_service())
-    return AsgiService(asgi, host, port, what="query", **kwargs)
+    model = open_answer_model(res.settings)
+    return AsgiService(query_app(res, model), host, port, what="query", model=model, **kwargs)
 
 
 def metrics_service(host: str, port: int, **kwargs: Any) -> AsgiService:
@@ -249,11 +316,10 @@ class LagCollector(mode.Service):
 async def serve_query(settings: Settings) -> None:
     """Serve the query API alone until SIGTERM/SIGINT (uvicorn handles the signals)."""
     res = await open_resources(settings, with_index=True)
+    model = open_answer_model(settings)
     try:
-        assert res.index is not None
         await res.follow_entities()
-        search = res.search_service()
-        asgi = create_app(settings=res.settings, search=search)
+        asgi = query_app(res, model)
         config = uvicorn.Config(
             asgi,
             host=settings.http_host,
@@ -263,6 +329,7 @@ async def serve_query(settings: Settings) -> None:
         )
         await uvicorn.Server(config).serve()
     finally:
+        await model.aclose()
         await res.aclose()
 
 

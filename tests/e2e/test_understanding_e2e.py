@@ -7,16 +7,11 @@ NVIDIA's third quarter of fiscal 2027 finds the NVIDIA 10-Q first.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import TICKERWIRE, Worker, wait_until
-from tests.kafka_support import free_port
+from tests.e2e.support import Worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
@@ -27,38 +22,8 @@ NVDA_Q3 = "What revenue did NVIDIA report for the third quarter of fiscal 2027?"
 
 
 @pytest.fixture(scope="module")
-def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    w = Worker(
-        bootstrap=kafka_bootstrap,
-        data_dir=tmp_path_factory.mktemp("understand-worker"),
-        app_id=f"understand-{uuid.uuid4().hex[:8]}",
-        http_port=free_port(),
-    )
-    w.start()
-    try:
-        subprocess.run(
-            [TICKERWIRE, "produce", str(REPO / "deploy" / "sample")],
-            env={**os.environ, "TICKERWIRE_KAFKA_BOOTSTRAP": kafka_bootstrap},
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-        wait_until(
-            lambda: (
-                w.document_ids(NVDA_10Q) is not None
-                and w.search(TESLA_2019, understand=False)["hits"] != []
-            ),
-            300,
-            "the sample feed to be indexed",
-        )
-        wait_until(
-            lambda: w.search(TESLA_2019)["understood"] is not None,
-            60,
-            "the registry to learn Tesla from the entities topic",
-        )
-        yield w
-    finally:
-        w.close()
+def worker(sample_feed_worker: Worker) -> Worker:
+    return sample_feed_worker
 
 
 def test_a_period_the_index_has_no_evidence_for_finds_nothing(worker: Worker) -> None:

@@ -1,13 +1,15 @@
-"""A scriptable OpenAI-compatible embeddings server on 127.0.0.1, over real HTTP (aiohttp).
+"""A scriptable OpenAI-compatible server on 127.0.0.1, over real HTTP (aiohttp).
 
-Each request takes the next scripted :class:`Reply` (a plain success when the script is empty),
-and every request is recorded, so tests can check batching, retries and headers.
+It serves ``/v1/embeddings`` and ``/v1/chat/completions`` (plain and ``stream=true`` SSE). Each
+request takes the next scripted :class:`Reply` (a plain success when the script is empty), and
+every request is recorded, so tests can check batching, retries, headers and prompts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -27,6 +29,7 @@ class Reply:
     body: dict[str, Any] | None = None
     delay: float = 0.0
     dims: int | None = None  # a success with this many dims instead of the requested ones
+    content: str = "OK [1]."  # chat: the assistant's answer
 
 
 @dataclass
@@ -66,6 +69,7 @@ class FakeOpenAI(AsyncClosing):
     async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/chat/completions", self._chat)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -79,7 +83,10 @@ class FakeOpenAI(AsyncClosing):
         if runner is not None:
             await runner.cleanup()
 
-    async def _embeddings(self, request: web.Request) -> web.Response:
+    async def _take(
+        self, request: web.Request
+    ) -> tuple[dict[str, Any], Reply, web.Response | None]:
+        """Record the request, wait the reply's delay; an error response when one is scripted."""
         body = await request.json()
         self.requests.append(Recorded(body, request.headers.get("Authorization")))
         reply = self.script.popleft() if self.script else Reply()
@@ -94,7 +101,64 @@ class FakeOpenAI(AsyncClosing):
             payload = reply.body or {
                 "error": {"message": f"scripted {reply.status}", "type": "server_error"}
             }
-            return web.json_response(payload, status=reply.status, headers=reply.headers)
+            return (
+                body,
+                reply,
+                web.json_response(payload, status=reply.status, headers=reply.headers),
+            )
+        return body, reply, None
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body, reply, error = await self._take(request)
+        if error is not None:
+            return error
+        prompt = sum(max(1, len(str(m.get("content", ""))) // 4) for m in body["messages"])
+        completion = max(1, len(reply.content) // 4)
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        base = {"id": "chatcmpl-fake", "created": 0, "model": body["model"]}
+        if not body.get("stream"):
+            return web.json_response(
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": reply.content},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": usage,
+                }
+            )
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        chunk = {**base, "object": "chat.completion.chunk"}
+        pieces = [reply.content[i : i + 5] for i in range(0, len(reply.content), 5)]
+        for piece in pieces:
+            event = {
+                **chunk,
+                "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+            }
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+        done = {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        await response.write(f"data: {json.dumps(done)}\n\n".encode())
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await response.write(
+                f"data: {json.dumps({**chunk, 'choices': [], 'usage': usage})}\n\n".encode()
+            )
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body, reply, error = await self._take(request)
+        if error is not None:
+            return error
         inputs = body["input"]
         inputs = [inputs] if isinstance(inputs, str) else inputs
         if self.reject_containing and any(self.reject_containing in t for t in inputs):

@@ -24,6 +24,7 @@ from semantic_text_splitter import TextSplitter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_base, wait_exponential_jitter
 
+from tickerwire.adapters.openai_client import openai_client
 from tickerwire.core.closing import AsyncClosing
 from tickerwire.core.errors import (
     ConfigError,
@@ -228,13 +229,7 @@ class OpenAIEmbedder(AsyncClosing):
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._counter = TokenCounter(model)
         self._base_url = base_url
-        # The key goes to the client and nowhere else: not to logs, not to repr.
-        self._client = openai.AsyncOpenAI(
-            api_key=api_key.get_secret_value() if api_key is not None else "unused",
-            base_url=base_url,
-            max_retries=0,
-            timeout=timeout_s,
-        )
+        self._client = openai_client(api_key, base_url, timeout_s)
         self._closed = False
 
     @classmethod

@@ -47,6 +47,17 @@ def eval_command(
     work_dir: Annotated[
         Path | None, typer.Option(help="Keep the evaluation index in this folder.")
     ] = None,
+    answers: Annotated[
+        bool,
+        typer.Option(
+            "--answers",
+            help="Also ask /v1/ask-style questions: answer recall, citation precision, refusal "
+            "rates with the evidence present and deleted.",
+        ),
+    ] = False,
+    answer_questions: Annotated[
+        int, typer.Option(min=1, help="Questions (a seeded sample) asked with --answers.")
+    ] = 200,
 ) -> None:
     """Stream a QA corpus through the real pipeline into a fresh collection and score retrieval."""
     from tickerwire.evaluation import run_eval
@@ -67,10 +78,14 @@ def eval_command(
             limit=limit,
             console=console,
             work_dir=work_dir,
+            answers=answers,
+            answer_questions=answer_questions,
         )
     except TickerwireError as exc:
         console.print(f"[red]eval failed:[/red] {exc}")
         raise typer.Exit(1) from None
+    if "answers" in result.info:
+        console.print({"answers": result.info["answers"]})
     console.print("report: " + " and ".join(str(path) for path in result.files))
     if not any(path.suffix == ".png" for path in result.files):
         console.print(f"no chart: {PLOT_EXTRA_HINT}")

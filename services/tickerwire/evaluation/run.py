@@ -15,6 +15,15 @@ from rich.console import Console
 
 from tickerwire.core.errors import ConfigError
 from tickerwire.core.settings import Settings
+from tickerwire.evaluation.answers import (
+    DEFAULT_ANSWER_QUESTIONS,
+    answer_all,
+    delete_documents,
+    evidence_documents,
+    load_answers,
+    sample_questions,
+    scores,
+)
 from tickerwire.evaluation.dataset import Question, corpus_documents, load_dataset
 from tickerwire.evaluation.metrics import MODES, dedupe, mean_scores, score
 from tickerwire.evaluation.report import EvalResult, print_table, progress_bar, write_report
@@ -46,6 +55,8 @@ def run_eval(
     console: Console | None = None,
     ingest_timeout_s: float = 3600.0,
     work_dir: Path | None = None,
+    answers: bool = False,
+    answer_questions: int = DEFAULT_ANSWER_QUESTIONS,
 ) -> EvalResult:
     """Ingest the corpus through a real worker into a fresh collection, then score every mode.
 
@@ -54,6 +65,10 @@ def run_eval(
     folder that is removed afterwards, unless ``work_dir`` names a folder to keep it in
     (``<work_dir>/data``, collection name in ``eval.json`` under ``_run``). A corpus row the
     producer would refuse is a ConfigError before anything starts.
+
+    ``answers`` also asks up to ``answer_questions`` questions as /v1/ask does and reports answer
+    recall, citation precision and refusal rates (:mod:`.answers`) under ``answers`` in the
+    result info; the evidence-absent pass deletes the relevant documents from the collection.
     """
     from tickerwire.adapters.kafka_admin import ensure_topics, load_topic_specs
     from tickerwire.localbroker import LocalBroker, free_loopback_ports
@@ -126,6 +141,18 @@ def run_eval(
             update={"data_dir": work / "data", "collection": collection}
         )
         modes = asyncio.run(_ask_all(query_settings, data.questions, console, bootstrap))
+        if answers:
+            asked = sample_questions(data.questions, answer_questions)
+            info["answers"] = asyncio.run(
+                _answer_all(
+                    query_settings,
+                    asked,
+                    load_answers(dataset_dir),
+                    evidence_documents(asked, data.corpus),
+                    console,
+                    bootstrap,
+                )
+            )
         result = EvalResult(modes=modes, info=info)
         result.files = write_report(result, output)
         print_table(result, console)
@@ -186,4 +213,37 @@ async def _ask_all(
                     out[name] = mean_scores(rows)
         return out
     finally:
+        await res.aclose()
+
+
+async def _answer_all(
+    settings: Settings,
+    questions: Sequence[Question],
+    gold: dict[str, Any],
+    evidence: set[str],
+    console: Console,
+    bootstrap: str,
+) -> dict[str, Any]:
+    """Answer scores with the evidence present, then with the questions' evidence deleted."""
+    from tickerwire.runtime import open_answer_model, open_resources
+
+    res = await open_resources(settings, with_index=True)
+    model = open_answer_model(settings)
+    try:
+        assert res.index is not None
+        feed = await res.follow_entities(bootstrap)
+        async with asyncio.timeout(ENTITIES_CATCH_UP_S):
+            await feed.caught_up.wait()
+        ask = res.ask_service(model)
+        with progress_bar(console) as progress:
+            task = progress.add_task("answers (evidence present)", total=len(questions))
+            present = await answer_all(ask, questions, gold, advance=lambda: progress.advance(task))
+            await delete_documents(res.index, evidence)
+            task = progress.add_task("answers (evidence absent)", total=len(questions))
+            absent = await answer_all(ask, questions, gold, advance=lambda: progress.advance(task))
+        out = scores(present, absent)
+        out["answer_model"] = model.name
+        return out
+    finally:
+        await model.aclose()
         await res.aclose()

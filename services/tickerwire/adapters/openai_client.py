@@ -1,0 +1,22 @@
+"""The one way tickerwire builds an OpenAI-compatible client (embeddings and chat)."""
+
+from __future__ import annotations
+
+import openai
+from pydantic import SecretStr
+
+
+def openai_client(
+    api_key: SecretStr | None, base_url: str | None, timeout_s: float
+) -> openai.AsyncOpenAI:
+    """An async client with the SDK's own retries off (tenacity retries, in one place per use).
+
+    The key goes to the client and nowhere else: not to logs, not to repr. A local
+    OpenAI-compatible server (``base_url``) may need none.
+    """
+    return openai.AsyncOpenAI(
+        api_key=api_key.get_secret_value() if api_key is not None else "unused",
+        base_url=base_url,
+        max_retries=0,
+        timeout=timeout_s,
+    )
