@@ -11,8 +11,8 @@ import contextlib
 import functools
 import time
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import faust
 import mode
@@ -24,11 +24,16 @@ from tickerwire.core.ports import Embedder, VectorIndex
 from tickerwire.core.settings import Settings
 from tickerwire.pipeline.sparse import SparseEncoder
 from tickerwire.query.api import create_app
+from tickerwire.query.events import EventBroadcaster, index_publisher
+from tickerwire.query.live import LiveDeps
 from tickerwire.query.search import SearchService
 from tickerwire.stages.app import ALL_STAGES, FaustSender, Handler, StageDeps, StageName, build_app
 from tickerwire.stages.embed import EmbedStage
 from tickerwire.stages.index import IndexStage
 from tickerwire.stages.preprocess import ChunkerConfig, PreprocessStage
+
+if TYPE_CHECKING:
+    from tickerwire.adapters.kafka_lag import StageLagReader
 
 log = structlog.get_logger("tickerwire.runtime")
 
@@ -41,6 +46,8 @@ class Resources:
     embedder: Embedder
     sparse: SparseEncoder
     index: VectorIndex | None
+    #: index events for GET /v1/events, published by the index stage of this process.
+    events: EventBroadcaster = field(default_factory=EventBroadcaster)
 
     def search_service(self) -> SearchService:
         """The search use case over these resources (needs the index)."""
@@ -111,11 +118,24 @@ def make_handlers(
             ).handle
         if "index" in stages:
             assert res.index is not None
-            built["index"] = IndexStage(index=res.index, sender=sender)
+            built["index"] = IndexStage(
+                index=res.index,
+                sender=sender,
+                on_applied=index_publisher(res.events, res.index),
+            )
             handlers["index"] = built["index"].handle
         return handlers
 
     return factory
+
+
+def stage_lag_reader(settings: Settings) -> StageLagReader:
+    """Per-stage consumer lag of this deployment's groups, for /v1/status."""
+    from tickerwire.adapters.kafka_lag import StageLagReader
+    from tickerwire.stages.base import CHUNKS_TOPIC, RAW_TOPIC, VECTORS_TOPIC
+
+    topics = {"preprocess": RAW_TOPIC, "embed": CHUNKS_TOPIC, "index": VECTORS_TOPIC}
+    return StageLagReader(settings.kafka_bootstrap, settings.app_id, topics)
 
 
 class _QuietServer(uvicorn.Server):
@@ -133,7 +153,9 @@ class HttpService(mode.Service):
         super().__init__(**kwargs)
         assert res.index is not None
         search = res.search_service()
-        asgi = create_app(settings=res.settings, search=search)
+        self._lag = stage_lag_reader(res.settings)
+        self._live = LiveDeps(events=res.events, lag=self._lag)
+        asgi = create_app(settings=res.settings, search=search, live=self._live)
         config = uvicorn.Config(
             asgi, host=host, port=port, log_config=None, access_log=False, lifespan="off"
         )
@@ -145,19 +167,24 @@ class HttpService(mode.Service):
         log.info("http_started", host=self._server.config.host, port=self._server.config.port)
 
     async def on_stop(self) -> None:
+        self._live.closing.set()
         self._server.should_exit = True
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._lag.aclose()
 
 
 async def serve_query(settings: Settings) -> None:
     """Serve the query API alone until SIGTERM/SIGINT (uvicorn handles the signals)."""
     res = await open_resources(settings, with_index=True)
+    lag = stage_lag_reader(settings)
     try:
         assert res.index is not None
         search = res.search_service()
-        asgi = create_app(settings=res.settings, search=search)
+        # No index stage runs here, so this process has no index events of its own: /v1/events
+        # answers 503 and says so (see README, "Live page and events").
+        asgi = create_app(settings=res.settings, search=search, live=LiveDeps(lag=lag))
         config = uvicorn.Config(
             asgi,
             host=settings.http_host,
@@ -167,6 +194,7 @@ async def serve_query(settings: Settings) -> None:
         )
         await uvicorn.Server(config).serve()
     finally:
+        await lag.aclose()
         await res.aclose()
 
 

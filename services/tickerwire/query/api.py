@@ -1,11 +1,12 @@
-"""The query HTTP API (FastAPI): search, status, health and Prometheus metrics."""
+"""The query HTTP API (FastAPI): search, health and Prometheus metrics; query/live.py adds the
+page, events, status, documents and market movers."""
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -16,6 +17,9 @@ from tickerwire.core.metrics import QUERY_REQUESTS
 from tickerwire.core.ports import SearchFilters, Watermark
 from tickerwire.core.settings import Settings
 from tickerwire.query.search import SearchService, hit_to_json
+
+if TYPE_CHECKING:
+    from tickerwire.query.live import LiveDeps
 
 
 class FiltersIn(BaseModel):
@@ -66,8 +70,11 @@ def create_app(
     settings: Settings,
     search: SearchService,
     ready: Callable[[], Awaitable[bool]] | None = None,
+    live: LiveDeps | None = None,
 ) -> FastAPI:
     """The query API bound to one search service."""
+    from tickerwire.query.live import live_router  # live imports this module's helpers
+
     app = FastAPI(title="tickerwire", version=__version__)
     keys = [k.get_secret_value().encode() for k in settings.api_keys]
 
@@ -121,32 +128,6 @@ def create_app(
             "timings": result.timings,
         }
 
-    @app.get("/v1/documents/{doc_id:path}", dependencies=[Depends(require_key)])
-    async def v1_document(doc_id: str) -> dict[str, Any]:
-        hits = await search.index.get_document(doc_id)
-        if not hits:
-            raise HTTPException(status_code=404, detail=f"no document {doc_id!r} in the index")
-        first = hits[0].payload
-        return {
-            "doc_id": doc_id,
-            "title": first.get("title"),
-            "url": first.get("url"),
-            "source": first.get("source"),
-            "doc_type": first.get("doc_type"),
-            "tickers": first.get("tickers"),
-            "published_at": first.get("published_at"),
-            "version": max(int(h.payload.get("version", 0)) for h in hits),
-            "chunks": [hit_to_json(h) for h in hits],
-        }
-
-    @app.get("/v1/status", dependencies=[Depends(require_key)])
-    async def v1_status() -> dict[str, Any]:
-        index = search.index
-        return {
-            "version": __version__,
-            "backend": index.backend,
-            "points": await index.count(),
-            "watermark": watermark_json(await index.watermark()),
-        }
+    app.include_router(live_router(search=search, require_key=require_key, deps=live))
 
     return app
