@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tickerwire.core.ports import ScoredHit, SearchFilters, Watermark
-from tickerwire.core.records import CommitRecord, VectorRecord
+from tickerwire.core.records import CommitRecord, SparseValues, VectorRecord
 from tickerwire.core.settings import Settings
 from tickerwire.query.api import create_app
 from tickerwire.query.events import EventBroadcaster, IndexEvent, events_for_batch
@@ -103,7 +103,7 @@ PAYLOADS = [
 
 
 def _client(index: FakeIndex, *, keys: str = "", deps: LiveDeps | None = None) -> TestClient:
-    settings = Settings(api_keys=keys)  # type: ignore[arg-type]  # parsed by the validator
+    settings = Settings(api_keys=keys)  # parsed from "k1,k2" by the validator
     search = SearchService(embedder=None, sparse=None, index=index)  # type: ignore[arg-type]
     return TestClient(create_app(settings=settings, search=search, live=deps))
 
@@ -205,7 +205,7 @@ def _vector(doc_id: str) -> VectorRecord:
         language="en",
         produced_at=now,
         dense=(0.1,),
-        sparse={"indices": (1,), "values": (1.0,)},  # type: ignore[arg-type]
+        sparse=SparseValues(indices=(1,), values=(1.0,)),
         model="m",
     )
 
@@ -215,7 +215,7 @@ def _commit(doc_id: str, chunk_ids: tuple[Any, ...], op: str = "upsert") -> Comm
     return CommitRecord(
         doc_id=doc_id,
         version=1,
-        op=op,  # type: ignore[arg-type]
+        op=op,
         chunk_ids=chunk_ids,
         content_hash=None,
         produced_at=now,
@@ -225,7 +225,7 @@ def _commit(doc_id: str, chunk_ids: tuple[Any, ...], op: str = "upsert") -> Comm
 
 def test_events_for_batch_one_per_commit_in_order() -> None:
     vec = _vector("d1")
-    records = [
+    records: list[VectorRecord | CommitRecord] = [
         vec,
         _commit("d1", (vec.chunk_id,)),
         _commit("d2", (), op="delete"),
