@@ -90,12 +90,14 @@ class StageLagReader:
     async def _read(self) -> list[StageLag]:
         admin, consumer = await self._clients()
         out: list[StageLag] = []
+        described = await admin.describe_topics(sorted(set(self._stage_topics.values())))
+        partitions = {
+            entry["topic"]: sorted(int(p["partition"]) for p in entry.get("partitions", []))
+            for entry in described
+            if entry.get("error_code", 0) == 0
+        }
         for stage, topic in self._stage_topics.items():
-            ids = consumer.partitions_for_topic(topic)
-            if not ids:
-                await consumer.force_metadata_update()
-                ids = consumer.partitions_for_topic(topic) or set()
-            parts = [TopicPartition(topic, p) for p in sorted(ids)]
+            parts = [TopicPartition(topic, p) for p in partitions.get(topic, [])]
             if not parts:
                 out.append(StageLag(stage, topic, None, None))
                 continue
