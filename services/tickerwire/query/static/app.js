@@ -128,7 +128,7 @@ function readFilters() {
   const filters = {};
   const tickers = $("f-tickers").value.split(/[\s,]+/).map((t) => t.trim().toUpperCase()).filter(Boolean);
   if (tickers.length) filters.tickers = tickers;
-  const types = [...$("f-doctypes").selectedOptions].map((o) => o.value);
+  const types = [...document.querySelectorAll("#f-doctypes input:checked")].map((o) => o.value);
   if (types.length) filters.doc_types = types;
   const after = toIso($("f-after").value);
   if (after) filters.published_after = after;
