@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import faust
 from prometheus_client import REGISTRY
@@ -251,6 +251,18 @@ class TimedIndex:
     ) -> list[ScoredHit]:
         return await self.inner.search(
             dense=dense, sparse=sparse, mode=mode, filters=filters, limit=limit, hybrid=hybrid
+        )
+
+    async def top_by(
+        self,
+        *,
+        field: str,
+        direction: Literal["asc", "desc"],
+        filters: SearchFilters,
+        limit: int,
+    ) -> list[ScoredHit]:
+        return await self.inner.top_by(
+            field=field, direction=direction, filters=filters, limit=limit
         )
 
     async def count(self, filters: SearchFilters | None = None) -> int:

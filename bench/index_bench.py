@@ -36,6 +36,7 @@ import qdrant_edge as qe
 
 from tickerwire.adapters.index_edge import EdgeIndex
 from tickerwire.adapters.index_server import ServerIndex
+from tickerwire.core.payload import IndexPayload
 from tickerwire.core.ports import HybridParams, Point, SearchFilters, SparseVector, VectorIndex
 
 TICKERS = ("AAPL", "MSFT", "TSLA", "NVDA", "AMZN", "GOOG", "META", "JPM", "XOM", "KO")
@@ -72,25 +73,26 @@ class Corpus:
         for j in range(n):
             i = start + j
             ts = T0 + i * 60.0
+            point = str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench-{i}"))
             pts.append(
                 Point(
-                    id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench-{i}")),
+                    id=point,
                     dense=dense[j].tolist(),
                     sparse=self.sparse(),
-                    payload={
-                        "doc_id": f"doc-{i // 8}",
-                        "chunk_index": i % 8,
-                        "text": f"chunk {i}",
-                        "title": f"title {i // 8}",
-                        "url": f"https://example.test/{i // 8}",
-                        "source": f"src{i % 7}",
-                        "doc_type": DOC_TYPES[i % len(DOC_TYPES)],
-                        "tickers": [TICKERS[i % len(TICKERS)], TICKERS[(i * 7) % len(TICKERS)]],
-                        "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)),
-                        "published_ts": ts,
-                        "version": 1,
-                        "indexed_ts": time.time(),
-                    },
+                    payload=IndexPayload(
+                        doc_id=f"doc-{i // 8}",
+                        chunk_id=point,
+                        chunk_index=i % 8,
+                        version=1,
+                        text=f"chunk {i}",
+                        title=f"title {i // 8}",
+                        url=f"https://example.test/{i // 8}",
+                        source=f"src{i % 7}",
+                        doc_type=DOC_TYPES[i % len(DOC_TYPES)],
+                        tickers=[TICKERS[i % len(TICKERS)], TICKERS[(i * 7) % len(TICKERS)]],
+                        published_at=datetime.fromtimestamp(ts, UTC),
+                        indexed_ts=time.time(),
+                    ).to_dict(),
                 )
             )
         return pts

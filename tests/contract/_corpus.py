@@ -9,6 +9,7 @@ from uuid import NAMESPACE_URL, uuid5
 
 from tickerwire.adapters.index_edge import EdgeIndex
 from tickerwire.adapters.index_server import ServerIndex
+from tickerwire.core.payload import IndexPayload
 from tickerwire.core.ports import Point, SparseVector, VectorIndex
 
 DIM = 8
@@ -58,21 +59,21 @@ def make_corpus() -> list[Point]:
                     sparse=SparseVector(
                         indices=(term(i), SHARED_TERM), values=(1.0, 0.3 + 0.05 * i)
                     ),
-                    payload={
-                        "doc_id": doc_id,
-                        "chunk_index": chunk_index,
-                        "text": f"{doc_id} chunk {chunk_index}",
-                        "title": f"title {doc_id}",
-                        "url": f"https://example.test/{doc_id}",
-                        "source": source,
-                        "doc_type": doc_type,
-                        "tickers": list(tickers),
-                        "published_at": published.isoformat().replace("+00:00", "Z"),
-                        "published_ts": ts,
-                        "version": 1,
-                        "indexed_ts": ts + 60.0 + i,
-                        "corpus_index": i,
-                    },
+                    payload=IndexPayload(
+                        doc_id=doc_id,
+                        chunk_id=point_id(doc_id, chunk_index),
+                        chunk_index=chunk_index,
+                        version=1,
+                        text=f"{doc_id} chunk {chunk_index}",
+                        title=f"title {doc_id}",
+                        url=f"https://example.test/{doc_id}",
+                        source=source,
+                        doc_type=doc_type,
+                        tickers=tickers,
+                        published_at=published,
+                        indexed_ts=ts + 60.0 + i,
+                    ).to_dict()
+                    | {"corpus_index": i},
                 )
             )
             i += 1

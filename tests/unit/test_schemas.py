@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError as JsonSchemaValidationError
 
 from tickerwire.core.errors import ConfigError, DecodeError, ValidationError
 from tickerwire.core.records import (
@@ -407,3 +408,32 @@ def test_parse_raw_rejects_non_standard_numbers_anywhere() -> None:
 def test_parse_raw_accepts_an_integral_float_version_as_the_schema_does() -> None:
     obj = _example("raw-document.v1.delete.json") | {"version": 3.0}
     assert parse_raw(_raw_msg(obj), 1 << 20).version == 3
+
+
+@pytest.mark.parametrize(
+    ("period", "year"),
+    [("FY2018", 2018), ("2023Q2", 2023), ("Q3 FY2027", 2027), ("FY18", None), ("12345", None)],
+)
+def test_fiscal_year_is_the_year_the_period_names(period: str, year: int | None) -> None:
+    from tickerwire.core.records import fiscal_year_of
+
+    assert fiscal_year_of(period) == year
+
+
+def test_chunk_facts_round_trip_and_agree_with_the_schema() -> None:
+    obj = _example("chunk.v1.json") | {
+        "facts": {"company": "Acme", "fiscal_period": "FY2026", "fiscal_year": 2026}
+    }
+    validate("chunk.v1", obj)
+    record = ChunkRecord.from_bytes(json.dumps(obj).encode())
+    assert record.facts is not None and record.facts.fiscal_year == 2026
+    assert json.loads(record.to_bytes()) == obj
+    vector = VectorRecord.from_chunk(
+        record, dense=[1.0], sparse=SparseValues(indices=(), values=()), model="m"
+    )
+    assert vector.facts == record.facts
+    bad = obj | {"facts": {"price": "1"}}
+    with pytest.raises(JsonSchemaValidationError):
+        validator("chunk.v1").validate(bad)
+    with pytest.raises(ValidationError, match=r"\$\.facts\.price"):
+        ChunkRecord.from_bytes(json.dumps(bad).encode())

@@ -249,3 +249,76 @@ async def test_preprocess_threads_give_the_same_records_in_the_same_order() -> N
         PreprocessStage(
             sender=ListSender(), state={}, chunker=p.pre._chunker, max_body_bytes=1, threads=0
         )
+
+
+async def test_market_numbers_and_fiscal_facts_flow_from_raw_metadata_to_the_index_payload() -> (
+    None
+):
+    p = Pipeline()
+    market = doc(
+        "mkt:ACME:2026-11-27",
+        1,
+        PARAS[:1],
+        doc_type="market_stats",
+        metadata={"price": 12.5, "change": -0.75, "change_pct": -5.66, "volume": 1200, "x": "y"},
+    )
+    filing = doc(
+        "f1",
+        1,
+        PARAS[:1],
+        doc_type="filing",
+        metadata={"company": "Acme", "fiscal_period": "FY2026"},
+    )
+    await p.run(market, filing)
+    assert p.dlq == []
+    (mkt,) = [q for q in p.index.points.values() if q.payload["doc_id"] == market["doc_id"]]
+    assert {k: mkt.payload[k] for k in ("price", "change", "change_pct", "volume")} == {
+        "price": 12.5,
+        "change": -0.75,
+        "change_pct": -5.66,
+        "volume": 1200.0,
+    }
+    assert "company" not in mkt.payload and "x" not in mkt.payload
+    (fil,) = [q for q in p.index.points.values() if q.payload["doc_id"] == "f1"]
+    assert (fil.payload["company"], fil.payload["fiscal_period"], fil.payload["fiscal_year"]) == (
+        "Acme",
+        "FY2026",
+        2026,
+    )
+    assert "price" not in fil.payload
+
+
+async def test_a_changed_market_number_alone_reindexes_the_document() -> None:
+    p = Pipeline()
+    await p.run(doc("m", 1, PARAS[:1], doc_type="market_stats", metadata={"price": 1.0}))
+    await p.run(doc("m", 2, PARAS[:1], doc_type="market_stats", metadata={"price": 2.0}))
+    (point,) = p.index.points.values()
+    assert point.payload["price"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("doc_type", "metadata", "reason"),
+    [
+        ("market_stats", {"price": "12.5"}, "$.metadata.price: '12.5' is not a finite number"),
+        ("market_stats", {"volume": True}, "$.metadata.volume: True is not a finite number"),
+        ("market_stats", {"volume": -3}, "$.metadata.volume: -3 is negative"),
+        ("filing", {"company": 7}, "$.metadata.company: 7 is not a non-empty string"),
+        ("filing", {"fiscal_period": ""}, "$.metadata.fiscal_period: '' is not a non-empty"),
+    ],
+)
+async def test_a_metadata_fact_of_the_wrong_type_is_dead_lettered_with_its_path(
+    doc_type: str, metadata: dict[str, Any], reason: str
+) -> None:
+    p = Pipeline()
+    await p.run(doc("bad", 1, PARAS[:1], doc_type=doc_type, metadata=metadata))
+    assert len(p.dlq) == 1
+    assert p.dlq[0].reason.startswith(reason)
+    assert p.index.points == {}
+
+
+async def test_market_numbers_of_other_document_types_stay_plain_metadata() -> None:
+    p = Pipeline()
+    await p.run(doc("n", 1, PARAS[:1], metadata={"price": "n/a"}))
+    assert p.dlq == []
+    (point,) = p.index.points.values()
+    assert "price" not in point.payload

@@ -18,17 +18,25 @@ DENSE = "dense"
 SPARSE = "sparse"
 
 #: Payload fields with an index, and the index type each one gets on both back ends.
-PAYLOAD_INDEXES: tuple[tuple[str, Literal["keyword", "float"]], ...] = (
+PAYLOAD_INDEXES: tuple[tuple[str, Literal["keyword", "float", "integer"]], ...] = (
     ("doc_id", "keyword"),
     ("tickers", "keyword"),
     ("doc_type", "keyword"),
     ("source", "keyword"),
     ("published_ts", "float"),
     ("indexed_ts", "float"),
+    ("company", "keyword"),
+    ("fiscal_period", "keyword"),
+    ("fiscal_year", "integer"),
+    ("price", "float"),
+    ("change", "float"),
+    ("change_pct", "float"),
+    ("volume", "float"),
 )
 
-#: Payload fields that must be epoch-second floats (the float indexes ignore other types).
-_FLOAT_FIELDS = ("published_ts", "indexed_ts")
+#: Payload fields with a float index: stored as floats (the index ignores other types), and the
+#: fields :meth:`VectorIndex.top_by` may order by.
+FLOAT_FIELDS: tuple[str, ...] = tuple(name for name, kind in PAYLOAD_INDEXES if kind == "float")
 
 #: Page size for scrolls over ids and documents.
 SCROLL_PAGE = 1024
@@ -39,7 +47,7 @@ class MatchAnyCond:
     """The payload field ``key`` holds at least one of ``values`` (arrays match per element)."""
 
     key: str
-    values: tuple[str, ...]
+    values: tuple[str, ...] | tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +84,13 @@ def filter_conditions(filters: SearchFilters | None) -> list[Condition]:
         ("doc_type", filters.doc_types),
         ("source", filters.sources),
         ("doc_id", filters.doc_ids),
+        ("company", filters.companies),
+        ("fiscal_period", filters.fiscal_periods),
     ):
         if values:
             conds.append(MatchAnyCond(key, tuple(values)))
+    if filters.fiscal_years:
+        conds.append(MatchAnyCond("fiscal_year", tuple(filters.fiscal_years)))
     if filters.published_after is not None or filters.published_before is not None:
         conds.append(
             RangeCond(
@@ -107,6 +119,18 @@ def check_search_args(
         raise ValidationError(f"mode {mode!r} needs a sparse query vector")
 
 
+def check_top_by_args(field: str, direction: str, limit: int) -> None:
+    """Raise ValidationError unless ``field`` has a float index and the other arguments are sane."""
+    if field not in FLOAT_FIELDS:
+        raise ValidationError(
+            f"cannot order by {field!r}; orderable fields: {', '.join(FLOAT_FIELDS)}"
+        )
+    if direction not in ("asc", "desc"):
+        raise ValidationError(f"direction must be 'asc' or 'desc', got {direction!r}")
+    if limit < 1:
+        raise ValidationError(f"limit must be >= 1, got {limit}")
+
+
 def stored_payload(point: Point) -> dict[str, Any]:
     """The payload as stored: a copy with the epoch fields coerced to float.
 
@@ -115,7 +139,7 @@ def stored_payload(point: Point) -> dict[str, Any]:
     payload = dict(point.payload)
     if not isinstance(payload.get("doc_id"), str):
         raise ValidationError(f"point {point.id} has no string doc_id in its payload")
-    for key in _FLOAT_FIELDS:
+    for key in FLOAT_FIELDS:
         value = payload.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
             payload[key] = float(value)

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Literal, TypeVar, cast
 from uuid import UUID
 
 import qdrant_edge as qe
@@ -41,6 +41,7 @@ from tickerwire.adapters.index_common import (
     MatchAnyCond,
     by_chunk_index,
     check_search_args,
+    check_top_by_args,
     filter_conditions,
     float_or_none,
     stored_payload,
@@ -76,6 +77,13 @@ _NAMED_VECTORS = 2  # dense + sparse; Edge counts both in indexed_vectors_count
 _T = TypeVar("_T")
 log = get_logger(__name__)
 
+_EDGE_SCHEMAS = {
+    "keyword": qe.PayloadSchemaType.Keyword,
+    "float": qe.PayloadSchemaType.Float,
+    "integer": qe.PayloadSchemaType.Integer,
+}
+_EDGE_DIRECTIONS = {"asc": qe.Direction.Asc, "desc": qe.Direction.Desc}
+
 
 def _shard_dir_name(generation: int) -> str:
     return f"{_SHARD_PREFIX}{generation:06d}"
@@ -94,7 +102,8 @@ def _edge_id(point_id: str) -> UUID:
 
 def _edge_condition(cond: Condition) -> qe.FieldCondition:
     if isinstance(cond, MatchAnyCond):
-        return qe.FieldCondition(cond.key, match=qe.MatchAny(list(cond.values)))
+        values = cast("list[str] | list[int]", list(cond.values))
+        return qe.FieldCondition(cond.key, match=qe.MatchAny(values))
     return qe.FieldCondition(cond.key, range=qe.RangeFloat(gte=cond.gte, lt=cond.lt, lte=cond.lte))
 
 
@@ -285,12 +294,7 @@ class EdgeIndex(AsyncClosing):
             present = set(shard.info().payload_schema)
             for name, kind in PAYLOAD_INDEXES:
                 if name not in present:
-                    schema = (
-                        qe.PayloadSchemaType.Keyword
-                        if kind == "keyword"
-                        else qe.PayloadSchemaType.Float
-                    )
-                    shard.update(qe.UpdateOperation.create_field_index(name, schema))
+                    shard.update(qe.UpdateOperation.create_field_index(name, _EDGE_SCHEMAS[kind]))
             if created:
                 shard.flush()
                 self._point_link(shard_dir)
@@ -527,6 +531,26 @@ class EdgeIndex(AsyncClosing):
             )
         )
         return float_or_none(records[0].order_value) if records else None
+
+    async def top_by(
+        self,
+        *,
+        field: str,
+        direction: Literal["asc", "desc"],
+        filters: SearchFilters,
+        limit: int,
+    ) -> list[ScoredHit]:
+        """At most ``limit`` points matching ``filters``, ordered by ``field`` through its float
+        index (Edge order-by); points without the field are skipped; score is the field value."""
+        check_top_by_args(field, direction, limit)
+        request = qe.ScrollRequest(
+            limit=limit,
+            filter=edge_filter(filters),
+            with_payload=True,
+            order_by=qe.OrderBy(field, direction=_EDGE_DIRECTIONS[direction]),
+        )
+        records, _ = await self._run(lambda: self._live().scroll(request))
+        return [to_hit(r.id, float(r.order_value or 0.0), r.payload) for r in records]
 
     async def watermark(self) -> Watermark:
         """Newest ``published_ts`` and ``indexed_ts`` (order_by on their float indexes)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Awaitable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 from qdrant_client import AsyncQdrantClient, models
@@ -25,6 +25,7 @@ from tickerwire.adapters.index_common import (
     MatchAnyCond,
     by_chunk_index,
     check_search_args,
+    check_top_by_args,
     filter_conditions,
     float_or_none,
     stored_payload,
@@ -54,7 +55,12 @@ BACKEND = "server"
 _T = TypeVar("_T")
 log = get_logger(__name__)
 
-_SCHEMAS = {"keyword": models.PayloadSchemaType.KEYWORD, "float": models.PayloadSchemaType.FLOAT}
+_SCHEMAS = {
+    "keyword": models.PayloadSchemaType.KEYWORD,
+    "float": models.PayloadSchemaType.FLOAT,
+    "integer": models.PayloadSchemaType.INTEGER,
+}
+_DIRECTIONS = {"asc": models.Direction.ASC, "desc": models.Direction.DESC}
 
 
 def _server_condition(cond: Condition) -> models.FieldCondition:
@@ -341,6 +347,33 @@ class ServerIndex(AsyncClosing):
             )
         )
         return float_or_none((records[0].payload or {}).get(key)) if records else None
+
+    async def top_by(
+        self,
+        *,
+        field: str,
+        direction: Literal["asc", "desc"],
+        filters: SearchFilters,
+        limit: int,
+    ) -> list[ScoredHit]:
+        """At most ``limit`` points matching ``filters``, ordered by ``field`` through its float
+        index (Qdrant order-by); points without the field are skipped; score is the field value."""
+        check_top_by_args(field, direction, limit)
+        records, _ = await self._call(
+            self._client.scroll(
+                self._collection,
+                scroll_filter=server_filter(filters),
+                limit=limit,
+                with_payload=True,
+                order_by=models.OrderBy(key=field, direction=_DIRECTIONS[direction]),
+            )
+        )
+        hits = []
+        for r in records:
+            # A server sets order_value; local mode leaves it None, so read the payload.
+            value = r.order_value if r.order_value is not None else (r.payload or {}).get(field)
+            hits.append(to_hit(r.id, float(value or 0.0), r.payload))
+        return hits
 
     async def watermark(self) -> Watermark:
         """Newest ``published_ts`` and ``indexed_ts`` (order_by on their float indexes)."""

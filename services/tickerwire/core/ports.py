@@ -27,7 +27,9 @@ class Point:
 
     The payload carries at least ``doc_id``, ``chunk_index``, ``text``, ``title``, ``url``,
     ``source``, ``doc_type``, ``tickers``, ``published_at`` (RFC 3339), ``published_ts`` (epoch
-    seconds, float), ``version`` and ``indexed_ts`` (epoch seconds, float).
+    seconds, float), ``version`` and ``indexed_ts`` (epoch seconds, float); when the document
+    has them, ``company``, ``fiscal_period``, ``fiscal_year`` (int) and, for ``market_stats``,
+    ``price``, ``change``, ``change_pct`` and ``volume`` (floats, orderable with ``top_by``).
     """
 
     id: str
@@ -38,12 +40,19 @@ class Point:
 
 @dataclass(frozen=True, slots=True)
 class SearchFilters:
-    """Filters applied before ranking; ``as_of`` hides everything published after it."""
+    """Filters applied before ranking; ``as_of`` hides everything published after it.
+
+    Each tuple matches any of its values; ``companies`` and ``fiscal_periods`` match the payload
+    strings exactly, ``fiscal_years`` the integer ``fiscal_year``.
+    """
 
     tickers: tuple[str, ...] = ()
     doc_types: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     doc_ids: tuple[str, ...] = ()
+    companies: tuple[str, ...] = ()
+    fiscal_periods: tuple[str, ...] = ()
+    fiscal_years: tuple[int, ...] = ()
     published_after: datetime | None = None
     published_before: datetime | None = None
     as_of: datetime | None = None
@@ -177,6 +186,18 @@ class VectorIndex(Protocol):
         hybrid: HybridParams,
     ) -> list[ScoredHit]:
         """Top ``limit`` points for the mode; hybrid fuses dense and sparse prefetches with RRF."""
+        ...
+
+    async def top_by(
+        self,
+        *,
+        field: str,
+        direction: Literal["asc", "desc"],
+        filters: SearchFilters,
+        limit: int,
+    ) -> list[ScoredHit]:
+        """Points matching ``filters`` ordered by the numeric payload ``field`` (Qdrant order-by),
+        at most ``limit``; points without the field are not returned; score is the field value."""
         ...
 
     async def count(self, filters: SearchFilters | None = None) -> int:

@@ -13,6 +13,8 @@ The unit tests check that each model and its JSON Schema agree; change both toge
 from __future__ import annotations
 
 import base64
+import math
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeAlias
@@ -47,6 +49,7 @@ __all__ = [
     "DlqHeader",
     "DlqOriginal",
     "DlqRecord",
+    "DocFacts",
     "DocType",
     "Op",
     "RawDocument",
@@ -91,7 +94,7 @@ def _parse_date_time(value: object) -> object:
     return value
 
 
-def _format_date_time(value: datetime) -> str:
+def format_date_time(value: datetime) -> str:
     """RFC 3339 with ``Z`` for UTC and milliseconds when that is all the precision there is."""
     spec = "milliseconds" if value.microsecond % 1000 == 0 and value.microsecond else "auto"
     text = value.isoformat(timespec=spec)
@@ -101,7 +104,7 @@ def _format_date_time(value: datetime) -> str:
 Timestamp = Annotated[
     AwareDatetime,
     BeforeValidator(_parse_date_time),
-    PlainSerializer(_format_date_time, return_type=str, when_used="json"),
+    PlainSerializer(format_date_time, return_type=str, when_used="json"),
 ]
 Uri = Annotated[
     str, AfterValidator(_check_uri), WithJsonSchema({"type": "string", "format": "uri"})
@@ -206,6 +209,75 @@ class RawDocument(_UniqueTickers):
         return self.doc_id.encode("utf-8")
 
 
+#: The numbers a ``market_stats`` document carries in ``metadata`` (and the index stores).
+MARKET_FIELDS: tuple[str, ...] = ("price", "change", "change_pct", "volume")
+_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+
+
+def fiscal_year_of(period: str) -> int | None:
+    """The year ``period`` names (``FY2018`` -> 2018, ``2023Q2`` -> 2023), else None."""
+    match = _YEAR.search(period)
+    if match is None:
+        return None
+    year = int(match.group(1))
+    return year if 1900 <= year <= 2100 else None
+
+
+class DocFacts(_Record):
+    """Facts of a document that every chunk and vector of it carries (all optional, omitted
+    when unset): ``company`` and ``fiscal_period`` from the raw ``metadata``, ``fiscal_year``
+    derived from the period, and for ``market_stats`` the market numbers."""
+
+    company: str | None = None
+    fiscal_period: str | None = None
+    fiscal_year: int | None = None
+    price: float | None = None
+    change: float | None = None
+    change_pct: float | None = None
+    volume: Annotated[float, Field(ge=0)] | None = None
+
+    @classmethod
+    def of(cls, doc: RawDocument) -> DocFacts:
+        """The facts in ``doc.metadata``; ValidationError names a metadata value of a wrong type.
+
+        ``company`` and ``fiscal_period`` must be strings when present; for a ``market_stats``
+        document, ``price``, ``change``, ``change_pct`` and ``volume`` must be finite numbers when
+        present (other document types keep them as plain metadata).
+        """
+        meta = doc.metadata
+        facts: dict[str, Any] = {}
+        for key in ("company", "fiscal_period"):
+            value = meta.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, str) or not value.strip():
+                raise ValidationError(f"$.metadata.{key}: {value!r} is not a non-empty string")
+            facts[key] = value.strip()
+        if "fiscal_period" in facts:
+            year = fiscal_year_of(facts["fiscal_period"])
+            if year is not None:
+                facts["fiscal_year"] = year
+        if doc.doc_type == "market_stats":
+            for key in MARKET_FIELDS:
+                value = meta.get(key)
+                if value is None:
+                    continue
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                    or not math.isfinite(value)
+                ):
+                    raise ValidationError(f"$.metadata.{key}: {value!r} is not a finite number")
+                if key == "volume" and value < 0:
+                    raise ValidationError(f"$.metadata.volume: {value!r} is negative")
+                facts[key] = float(value)
+        return cls(**facts)
+
+    def is_empty(self) -> bool:
+        """True when the document has none of the facts."""
+        return not self.model_fields_set
+
+
 class ChunkRecord(_UniqueTickers):
     """One new or changed chunk waiting to be embedded (``chunk/v1``)."""
 
@@ -228,6 +300,7 @@ class ChunkRecord(_UniqueTickers):
     published_at: Timestamp
     language: Language
     produced_at: Timestamp
+    facts: DocFacts | None = None
 
 
 class SparseValues(_Record):
@@ -264,6 +337,7 @@ class VectorRecord(_UniqueTickers):
     published_at: Timestamp
     language: Language
     produced_at: Timestamp
+    facts: DocFacts | None = None
     dense: Annotated[tuple[float, ...], Field(min_length=1)]
     sparse: SparseValues
     model: Annotated[str, StringConstraints(min_length=1)]

@@ -14,6 +14,7 @@ import structlog
 
 from tickerwire.core.errors import PermanentError
 from tickerwire.core.metrics import FRESHNESS_SECONDS, INDEX_COMMITS, STAGE_RECORDS, STAGE_SECONDS
+from tickerwire.core.payload import IndexPayload
 from tickerwire.core.ports import Point, SparseVector, VectorIndex
 from tickerwire.core.records import CommitRecord, VectorRecord, parse_record
 from tickerwire.stages.base import DeadLetters, InMsg, OutMsg, RetryPolicy, Sender
@@ -27,23 +28,7 @@ def to_point(rec: VectorRecord, indexed_ts: float) -> Point:
         id=str(rec.chunk_id),
         dense=rec.dense,
         sparse=SparseVector(indices=rec.sparse.indices, values=rec.sparse.values),
-        payload={
-            "doc_id": rec.doc_id,
-            "chunk_id": str(rec.chunk_id),
-            "chunk_index": rec.chunk_index,
-            "version": rec.version,
-            "text": rec.text,
-            "title": rec.title,
-            "url": rec.url,
-            "source": rec.source,
-            "doc_type": rec.doc_type,
-            "tickers": list(rec.tickers),
-            "language": rec.language,
-            "published_at": rec.published_at.isoformat(),
-            "published_ts": rec.published_at.timestamp(),
-            "indexed_ts": indexed_ts,
-            "model": rec.model,
-        },
+        payload=IndexPayload.from_vector(rec, indexed_ts).to_dict(),
     )
 
 

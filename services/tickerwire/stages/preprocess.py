@@ -28,7 +28,7 @@ from tickerwire.core.metrics import (
     STAGE_SECONDS,
 )
 from tickerwire.core.ports import Splitter
-from tickerwire.core.records import ChunkRecord, CommitRecord, RawDocument
+from tickerwire.core.records import ChunkRecord, CommitRecord, DocFacts, RawDocument
 from tickerwire.core.schemas import decode_json, validate
 from tickerwire.pipeline.chunking import Chunk, chunk_document, sha256_hex
 from tickerwire.pipeline.clean import clean_document
@@ -51,6 +51,7 @@ class Prepared:
     content_hash: str
     meta_hash: str
     pii: dict[str, int]
+    facts: DocFacts
 
 
 @dataclass
@@ -75,6 +76,7 @@ def parse_raw(msg: InMsg, max_body_bytes: int) -> RawDocument:
             f"record key {msg.doc_id!r} differs from doc_id {doc.doc_id!r}; "
             "every record must be keyed by its doc_id"
         )
+    DocFacts.of(doc)  # a metadata fact of the wrong type is a clear ValidationError here
     if doc.body is not None and len(doc.body.encode("utf-8")) > max_body_bytes:
         raise TooLargeError(
             f"body is {len(doc.body.encode('utf-8'))} bytes, over the limit of {max_body_bytes}"
@@ -122,7 +124,7 @@ def prepare(doc: RawDocument, chunker: ChunkerConfig) -> Prepared:
         make_splitter=chunker.make_splitter,
         count_tokens=chunker.count_tokens,
     )
-    meta = {
+    meta: dict[str, Any] = {
         "url": doc.url,
         "source": doc.source,
         "doc_type": doc.doc_type,
@@ -130,10 +132,18 @@ def prepare(doc: RawDocument, chunker: ChunkerConfig) -> Prepared:
         "published_at": doc.published_at.isoformat() if doc.published_at else None,
         "language": doc.language,
     }
+    facts = DocFacts.of(doc)
+    if not facts.is_empty():  # only then, so documents without facts keep their hash
+        meta["facts"] = facts.to_json_dict()
     meta_hash = sha256_hex(json.dumps(meta, sort_keys=True))
     content_hash = sha256_hex(json.dumps({"title": title, "text": red.text, "meta": meta_hash}))
     return Prepared(
-        doc=doc, chunks=chunks, content_hash=content_hash, meta_hash=meta_hash, pii=red.counts
+        doc=doc,
+        chunks=chunks,
+        content_hash=content_hash,
+        meta_hash=meta_hash,
+        pii=red.counts,
+        facts=facts,
     )
 
 
@@ -257,7 +267,11 @@ class PreprocessStage:
             else datetime.now(UTC)
         )
         out = [
-            OutMsg(self._out_topic, key, self._chunk_record(doc, c, produced_at).to_bytes())
+            OutMsg(
+                self._out_topic,
+                key,
+                self._chunk_record(doc, c, produced_at, prepared).to_bytes(),
+            )
             for c in plan.emit
         ]
         CHUNKS_EMITTED.inc(len(plan.emit))
@@ -283,8 +297,11 @@ class PreprocessStage:
         return out
 
     @staticmethod
-    def _chunk_record(doc: RawDocument, chunk: Chunk, produced_at: datetime) -> ChunkRecord:
+    def _chunk_record(
+        doc: RawDocument, chunk: Chunk, produced_at: datetime, prepared: Prepared | None
+    ) -> ChunkRecord:
         assert doc.published_at is not None and doc.source and doc.doc_type
+        facts = None if prepared is None or prepared.facts.is_empty() else prepared.facts
         return ChunkRecord(
             doc_id=doc.doc_id,
             version=doc.version,
@@ -302,4 +319,5 @@ class PreprocessStage:
             published_at=doc.published_at,
             language=doc.language,
             produced_at=produced_at,
+            **({} if facts is None else {"facts": facts}),
         )

@@ -1,0 +1,91 @@
+"""The index payload: what every point stores next to its vectors, and what search hits show.
+
+:class:`IndexPayload` is the one typed description of it, and :meth:`IndexPayload.to_dict` the
+one place that turns it into the stored JSON object. The index stage builds it from a vector
+record (:meth:`IndexPayload.from_vector`); benchmarks and tests build it field by field.
+Readers get the stored object back as ``ScoredHit.payload``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tickerwire.core.records import DocFacts, VectorRecord, format_date_time
+
+__all__ = ["IndexPayload"]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPayload:
+    """The payload of one chunk's point.
+
+    Stored keys: ``doc_id``, ``chunk_id``, ``chunk_index``, ``version``, ``text``, ``title``,
+    ``url``, ``source``, ``doc_type``, ``tickers`` (list, upper case), ``language``,
+    ``published_at`` (RFC 3339), ``published_ts`` (epoch seconds, float), ``indexed_ts`` (epoch
+    seconds, float), ``model``, and only when the document has them: ``company``,
+    ``fiscal_period``, ``fiscal_year`` (int), and for ``market_stats`` ``price``, ``change``,
+    ``change_pct`` and ``volume`` (floats; ``VectorIndex.top_by`` orders by them).
+    """
+
+    doc_id: str
+    chunk_id: str
+    chunk_index: int
+    version: int
+    text: str
+    title: str
+    url: str | None
+    source: str
+    doc_type: str
+    tickers: Sequence[str]
+    published_at: datetime
+    indexed_ts: float
+    language: str = "en"
+    model: str = ""
+    facts: DocFacts | None = None
+
+    @classmethod
+    def from_vector(cls, rec: VectorRecord, indexed_ts: float) -> IndexPayload:
+        """The payload of ``rec``'s point, indexed at ``indexed_ts`` (epoch seconds)."""
+        return cls(
+            doc_id=rec.doc_id,
+            chunk_id=str(rec.chunk_id),
+            chunk_index=rec.chunk_index,
+            version=rec.version,
+            text=rec.text,
+            title=rec.title,
+            url=rec.url,
+            source=rec.source,
+            doc_type=rec.doc_type,
+            tickers=rec.tickers,
+            published_at=rec.published_at,
+            indexed_ts=indexed_ts,
+            language=rec.language,
+            model=rec.model,
+            facts=rec.facts,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object the index stores (facts flattened in, unset facts left out)."""
+        payload: dict[str, Any] = {
+            "doc_id": self.doc_id,
+            "chunk_id": self.chunk_id,
+            "chunk_index": self.chunk_index,
+            "version": self.version,
+            "text": self.text,
+            "title": self.title,
+            "url": self.url,
+            "source": self.source,
+            "doc_type": self.doc_type,
+            "tickers": list(self.tickers),
+            "language": self.language,
+            "published_at": format_date_time(self.published_at),
+            "published_ts": self.published_at.timestamp(),
+            "indexed_ts": float(self.indexed_ts),
+            "model": self.model,
+        }
+        if self.facts is not None:
+            payload.update(self.facts.to_json_dict())
+        return payload
