@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,13 +19,15 @@ import mode
 import structlog
 import uvicorn
 
+from tickerwire.core.errors import BrokerError
 from tickerwire.core.logging import configure_logging
-from tickerwire.core.ports import Embedder, VectorIndex
+from tickerwire.core.ports import AnswerModel, Embedder, VectorIndex
 from tickerwire.core.settings import Settings
 from tickerwire.pipeline.sparse import SparseEncoder
 from tickerwire.query.api import create_app
+from tickerwire.query.ask import AskService, OfflineAnswerer
 from tickerwire.query.events import EventBroadcaster, index_publisher
-from tickerwire.query.live import LiveDeps
+from tickerwire.query.live import LiveDeps, live_router
 from tickerwire.query.search import SearchService
 from tickerwire.stages.app import ALL_STAGES, FaustSender, Handler, StageDeps, StageName, build_app
 from tickerwire.stages.embed import EmbedStage
@@ -59,11 +61,76 @@ class Resources:
             hybrid=self.settings.hybrid_params(),
         )
 
+    def ask_service(self, model: AnswerModel) -> AskService:
+        """The ask use case over these resources, answering with ``model``."""
+        return AskService(
+            search=self.search_service(),
+            embedder=self.embedder,
+            tokenize=self.sparse.tokenize,
+            model=model,
+            min_evidence=self.settings.ask_min_evidence,
+        )
+
     async def aclose(self) -> None:
         """Close the index (flushes Edge) and the embedder; idempotent."""
         if self.index is not None:
             await self.index.aclose()
         await self.embedder.aclose()
+
+
+def open_answer_model(settings: Settings) -> AnswerModel:
+    """The configured answer model: offline (default) or an OpenAI-compatible chat model."""
+    if settings.llm == "openai":
+        from tickerwire.adapters.llm_openai import OpenAIAnswerer
+
+        return OpenAIAnswerer.from_settings(settings)
+    return OfflineAnswerer()
+
+
+def readiness_check(
+    settings: Settings, index: VectorIndex, *, timeout_s: float = 2.0
+) -> Callable[[], Awaitable[bool]]:
+    """``/readyz``: the index answers a count and the Kafka bootstrap server accepts a client."""
+    from tickerwire.adapters.kafka_admin import admin_client
+
+    async def ready() -> bool:
+        try:
+            await index.count()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", with the reason
+            log.warning("not_ready", part="index", error=repr(exc))
+            return False
+        try:
+            async with admin_client(settings.kafka_bootstrap, timeout_s=timeout_s):
+                pass
+        except BrokerError as exc:
+            log.warning("not_ready", part="kafka", error=exc.reason)
+            return False
+        return True
+
+    return ready
+
+
+def query_app(res: Resources, model: AnswerModel, live: LiveDeps) -> Any:
+    """The query API over ``res``: search, ask (with ``model``), the readiness check, and the
+    live routes (page, events, status, documents, movers) over ``live``."""
+    assert res.index is not None, "open_resources(..., with_index=True) first"
+    search = res.search_service()
+    return create_app(
+        settings=res.settings,
+        search=search,
+        ask=res.ask_service(model),
+        ready=readiness_check(res.settings, res.index),
+        routers=[live_router(search=search, deps=live)],
+    )
+
+
+def stage_lag_reader(settings: Settings) -> StageLagReader:
+    """Per-stage consumer lag of this deployment's groups, for /v1/status."""
+    from tickerwire.adapters.kafka_lag import StageLagReader
+    from tickerwire.stages.base import CHUNKS_TOPIC, RAW_TOPIC, VECTORS_TOPIC
+
+    topics = {"preprocess": RAW_TOPIC, "embed": CHUNKS_TOPIC, "index": VECTORS_TOPIC}
+    return StageLagReader(settings.kafka_bootstrap, settings.app_id, topics)
 
 
 async def open_resources(settings: Settings, *, with_index: bool) -> Resources:
@@ -129,15 +196,6 @@ def make_handlers(
     return factory
 
 
-def stage_lag_reader(settings: Settings) -> StageLagReader:
-    """Per-stage consumer lag of this deployment's groups, for /v1/status."""
-    from tickerwire.adapters.kafka_lag import StageLagReader
-    from tickerwire.stages.base import CHUNKS_TOPIC, RAW_TOPIC, VECTORS_TOPIC
-
-    topics = {"preprocess": RAW_TOPIC, "embed": CHUNKS_TOPIC, "index": VECTORS_TOPIC}
-    return StageLagReader(settings.kafka_bootstrap, settings.app_id, topics)
-
-
 class _QuietServer(uvicorn.Server):
     """uvicorn without its own signal handlers: the worker owns SIGTERM/SIGINT."""
 
@@ -152,10 +210,10 @@ class HttpService(mode.Service):
     def __init__(self, res: Resources, host: str, port: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         assert res.index is not None
-        search = res.search_service()
+        self._model = open_answer_model(res.settings)
         self._lag = stage_lag_reader(res.settings)
         self._live = LiveDeps(events=res.events, lag=self._lag)
-        asgi = create_app(settings=res.settings, search=search, live=self._live)
+        asgi = query_app(res, self._model, self._live)
         config = uvicorn.Config(
             asgi, host=host, port=port, log_config=None, access_log=False, lifespan="off"
         )
@@ -167,24 +225,24 @@ class HttpService(mode.Service):
         log.info("http_started", host=self._server.config.host, port=self._server.config.port)
 
     async def on_stop(self) -> None:
-        self._live.closing.set()
+        self._live.closing.set()  # open event streams end, so the server can stop
         self._server.should_exit = True
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._model.aclose()
         await self._lag.aclose()
 
 
 async def serve_query(settings: Settings) -> None:
     """Serve the query API alone until SIGTERM/SIGINT (uvicorn handles the signals)."""
     res = await open_resources(settings, with_index=True)
+    model = open_answer_model(settings)
     lag = stage_lag_reader(settings)
     try:
-        assert res.index is not None
-        search = res.search_service()
         # No index stage runs here, so this process has no index events of its own: /v1/events
-        # answers 503 and says so (see README, "Live page and events").
-        asgi = create_app(settings=res.settings, search=search, live=LiveDeps(lag=lag))
+        # answers 503 and says so (README, "The live page").
+        asgi = query_app(res, model, LiveDeps(lag=lag))
         config = uvicorn.Config(
             asgi,
             host=settings.http_host,
@@ -195,6 +253,7 @@ async def serve_query(settings: Settings) -> None:
         await uvicorn.Server(config).serve()
     finally:
         await lag.aclose()
+        await model.aclose()
         await res.aclose()
 
 

@@ -18,7 +18,7 @@ from tickerwire.core.records import CommitRecord, SparseValues, VectorRecord
 from tickerwire.core.settings import Settings
 from tickerwire.query.api import create_app
 from tickerwire.query.events import EventBroadcaster, IndexEvent, events_for_batch
-from tickerwire.query.live import LiveDeps, _event_stream
+from tickerwire.query.live import LiveDeps, _event_stream, live_router
 from tickerwire.query.search import SearchService
 
 
@@ -105,7 +105,10 @@ PAYLOADS = [
 def _client(index: FakeIndex, *, keys: str = "", deps: LiveDeps | None = None) -> TestClient:
     settings = Settings(api_keys=keys)  # parsed from "k1,k2" by the validator
     search = SearchService(embedder=None, sparse=None, index=index)  # type: ignore[arg-type]
-    return TestClient(create_app(settings=settings, search=search, live=deps))
+    app = create_app(
+        settings=settings, search=search, routers=[live_router(search=search, deps=deps)]
+    )
+    return TestClient(app)
 
 
 def test_status_reports_documents_points_and_lag() -> None:

@@ -80,3 +80,7 @@ class IndexUnavailableError(VectorIndexError, TransientError):
 
 class BrokerError(TickerwireError):
     """The local Kafka broker could not be started, stopped or reached."""
+
+
+class AnswerModelError(TickerwireError):
+    """The answer model (the chat API) failed for good, or after its retries ran out."""

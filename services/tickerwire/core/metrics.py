@@ -199,9 +199,38 @@ QUERY_SECONDS = Histogram(
     ["endpoint", "phase"],
     buckets=_LATENCY_BUCKETS,
 )
+QUERY_REQUEST_SECONDS = Histogram(
+    "tickerwire_query_request_seconds",
+    "Whole-request latency of the query API, by route template.",
+    ["endpoint"],
+    buckets=_LATENCY_BUCKETS,
+)
+QUERY_TOP_SCORE = Histogram(
+    "tickerwire_query_top_score",
+    "Score of the top hit of a search or ask (RRF for hybrid, cosine for dense, BM25 for "
+    "sparse), by endpoint and mode.",
+    ["endpoint", "mode"],
+    buckets=(0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 2.0, 5.0, 10.0, 20.0),
+)
+QUERY_RATE_LIMITED = Counter(
+    "tickerwire_query_rate_limited_total",
+    "Query API requests refused with 429 by the per-key rate limit.",
+)
 ASK_REFUSED = Counter(
     "tickerwire_ask_refused_total",
-    "Questions answered 'not enough evidence' instead of a guess.",
+    "Questions answered 'not enough evidence' instead of a guess, by reason (no_hits, "
+    "weak_evidence, no_valid_citation).",
+    ["reason"],
+)
+ASK_EVIDENCE = Histogram(
+    "tickerwire_ask_evidence_score",
+    "Evidence score of an ask (best cosine between the question and a sentence or table row "
+    "of the retrieved chunks); refusals happen under the calibrated threshold.",
+    buckets=(0.0, 0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9, 1.0),
+)
+ASK_CITATIONS_DROPPED = Counter(
+    "tickerwire_ask_citations_dropped_total",
+    "Citations an answer model gave that named no retrieved chunk, and were dropped.",
 )
 
 # --- live events (GET /v1/events) -------------------------------------------------------------

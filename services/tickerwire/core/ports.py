@@ -5,7 +5,7 @@ Adapters implement them; pipeline code and use cases only ever see these types.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -222,4 +222,55 @@ class VectorIndex(Protocol):
 
     async def aclose(self) -> None:
         """Flush and release resources; idempotent."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerUnit:
+    """One sentence or table row of a retrieved chunk, scored against the question."""
+
+    text: str
+    cosine: float
+    overlap: float
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A retrieved chunk as an answer model sees it: numbered ``n`` (1-based) for citations."""
+
+    n: int
+    doc_id: str
+    chunk_id: str
+    title: str
+    published_at: str | None
+    text: str
+    units: tuple[AnswerUnit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens an answer model spent (the last item of an answer stream, when it knows them)."""
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None = None
+
+
+@runtime_checkable
+class AnswerModel(Protocol):
+    """Writes an answer to a question from numbered passages, citing them as ``[n]``."""
+
+    @property
+    def name(self) -> str:
+        """``offline`` or ``openai:<model>``."""
+        ...
+
+    def answer(self, question: str, passages: Sequence[Passage]) -> AsyncIterator[str | Usage]:
+        """The answer as text deltas, in order, then optionally one :class:`Usage`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release resources; idempotent."""
         ...

@@ -56,6 +56,15 @@ class Settings(BaseSettings):
         description="Comma-separated API keys; empty means the API is open.",
     )
 
+    api_rate_limit: str = Field(
+        default="600/minute",
+        description="Requests each API key (or client address, when the API is open) may make, "
+        "in the `limits` notation (e.g. `600/minute`, `20/second`).",
+    )
+    max_request_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest accepted query API request body (bytes)."
+    )
+
     # Qdrant
     qdrant_url: str | None = Field(
         default=None, description="Qdrant server URL; unset means the embedded Qdrant Edge."
@@ -115,6 +124,30 @@ class Settings(BaseSettings):
         default=100, ge=1, description="Candidates each side contributes to hybrid fusion."
     )
 
+    # Answers (/v1/ask)
+    llm: Literal["offline", "openai"] = Field(
+        default="offline",
+        description="Answer model: `offline` composes cited sentences with no network; `openai` "
+        "asks a chat model (OPENAI_BASE_URL / OPENAI_API_KEY).",
+    )
+    llm_model: str = Field(default="gpt-4o-mini", description="Chat model of the LLM answerer.")
+    llm_temperature: float = Field(
+        default=0.0, ge=0.0, le=2.0, description="Sampling temperature of the LLM answerer."
+    )
+    llm_timeout_s: float = Field(default=30.0, gt=0, description="Per-request LLM timeout.")
+    llm_max_retries: int = Field(
+        default=3, ge=0, description="Retries of a 429/5xx/timeout from the chat API."
+    )
+    llm_max_tokens: int = Field(default=400, ge=16, description="Longest LLM answer, in tokens.")
+    # Calibrated by bench/refusal_calibration.py on tatqa and financebench-dev (docs/answers.md).
+    ask_min_evidence: float = Field(
+        default=0.45,
+        ge=-1.0,
+        le=1.0,
+        description="Evidence score (best question-to-sentence cosine of the retrieved chunks) "
+        "under which /v1/ask refuses instead of answering.",
+    )
+
     # Pipeline
     chunk_tokens: int = Field(default=256, ge=16, description="Target chunk size in tokens.")
     chunk_overlap: int = Field(default=32, ge=0, description="Token overlap between chunks.")
@@ -149,6 +182,17 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console", "auto"] = Field(
         default="auto", description="auto: JSON for services, console for the CLI."
     )
+
+    @field_validator("api_rate_limit")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like '600/minute': {value!r}") from exc
+        return value
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -1,25 +1,52 @@
-"""The query HTTP API (FastAPI): search, health and Prometheus metrics; query/live.py adds the
-page, events, status, documents and market movers."""
+"""The query HTTP API (FastAPI): search, ask, health and Prometheus metrics (query/live.py adds
+the page, events, status, documents and market movers).
+
+Everything but ``/healthz``, ``/readyz`` and ``/metrics`` sits behind the API-key check and the
+per-key rate limit when keys are configured: routes of :func:`create_app` and of every router it
+is given get both as router-level dependencies.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+import json
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from limits import parse_many
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from starlette.routing import Match
 
 from tickerwire import __version__
-from tickerwire.core.metrics import QUERY_REQUESTS
-from tickerwire.core.ports import SearchFilters, Watermark
+from tickerwire.core.errors import AnswerModelError, ValidationError
+from tickerwire.core.metrics import (
+    QUERY_RATE_LIMITED,
+    QUERY_REQUEST_SECONDS,
+    QUERY_REQUESTS,
+    QUERY_TOP_SCORE,
+)
+from tickerwire.core.ports import SearchFilters
 from tickerwire.core.settings import Settings
+from tickerwire.query.ask import AskService
+from tickerwire.query.live import page_router
 from tickerwire.query.search import SearchService, hit_to_json
+from tickerwire.query.views import watermark_json as watermark_json  # cli/run.py imports it here
 
-if TYPE_CHECKING:
-    from tickerwire.query.live import LiveDeps
+#: Paths that stay open when API keys are configured (the page and its files hold no data; the
+#: page asks for a key before it calls the API).
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/", "/static/{name}"})
+#: Most chunks one /v1/ask reads and cites.
+MAX_ASK_K = 20
+
+_Str = Annotated[str, Field(min_length=1, max_length=100)]
 
 
 class FiltersIn(BaseModel):
@@ -27,9 +54,11 @@ class FiltersIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tickers: list[Annotated[str, Field(min_length=1, max_length=12)]] = []
-    doc_types: list[str] = []
-    sources: list[str] = []
+    tickers: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=12)]], Field(max_length=50)
+    ] = []
+    doc_types: Annotated[list[_Str], Field(max_length=20)] = []
+    sources: Annotated[list[_Str], Field(max_length=50)] = []
     published_after: AwareDatetime | None = None
     published_before: AwareDatetime | None = None
     as_of: AwareDatetime | None = None
@@ -54,52 +83,137 @@ class SearchIn(BaseModel):
     k: Annotated[int, Field(ge=1, le=100)] = 10
     mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
     filters: FiltersIn = FiltersIn()
+    understand: bool = True
 
 
-def _iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
+class AskIn(BaseModel):
+    """``POST /v1/ask`` body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: Annotated[str, Field(min_length=1, max_length=2000, pattern=r"\S")]
+    k: Annotated[int, Field(ge=1, le=MAX_ASK_K)] = 5
+    mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
+    filters: FiltersIn = FiltersIn()
+    understand: bool = True
 
 
-def watermark_json(w: Watermark) -> dict[str, str | None]:
-    """The watermark as RFC 3339 strings (null when the index is empty)."""
-    return {"published_at": _iso(w.published_ts), "indexed_at": _iso(w.indexed_ts)}
+def sse(event: str, data: Any) -> bytes:
+    """One server-sent event (JSON data on one line)."""
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def iter_routes(routes: Sequence[Any]) -> Iterator[Any]:
+    """Every route of an app, with included routers flattened (their ``path`` has the prefix).
+
+    FastAPI >= 0.16x keeps an included router as one ``_IncludedRouter`` entry of
+    ``app.routes``; its ``effective_route_contexts()`` yields the routes as they are served.
+    """
+    for route in routes:
+        effective = getattr(route, "effective_route_contexts", None)
+        if effective is not None:
+            yield from effective()
+        else:
+            yield route
+
+
+def route_template(request: Request) -> str:
+    """The path template of the route that served ``request`` (bounded metric labels)."""
+    for candidate in iter_routes(request.app.router.routes):
+        match, _ = candidate.matches(request.scope)
+        if match is Match.FULL:
+            return str(getattr(candidate, "path", "unmatched"))
+    return "unmatched"
+
+
+class Guard:
+    """The API-key check and the per-key rate limit, as FastAPI dependencies.
+
+    Keys are compared in constant time and never logged; the limiter is keyed by a hash of the
+    key (the client address when the API is open).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._keys = [k.get_secret_value().encode() for k in settings.api_keys]
+        self._limits = parse_many(settings.api_rate_limit)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    async def __call__(
+        self,
+        request: Request,
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+        x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+    ) -> None:
+        identity = await self._authenticate(authorization, x_api_key)
+        if identity is None:
+            identity = "ip:" + (request.client.host if request.client else "unknown")
+        for limit in self._limits:
+            if not await self._limiter.hit(limit, identity):
+                stats = await self._limiter.get_window_stats(limit, identity)
+                retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+                QUERY_RATE_LIMITED.inc()
+                raise HTTPException(
+                    status_code=429,
+                    detail=f"rate limit of {limit} exceeded; retry in {retry_after} s",
+                    headers={"Retry-After": str(retry_after)},
+                )
+
+    async def _authenticate(self, authorization: str | None, x_api_key: str | None) -> str | None:
+        """A stable, non-secret id of the caller's key; None when the API is open."""
+        if not self._keys:
+            return None
+        given = x_api_key
+        if authorization and authorization.lower().startswith("bearer "):
+            given = authorization[7:].strip()
+        if given is None or not any(hmac.compare_digest(given.encode(), k) for k in self._keys):
+            raise HTTPException(
+                status_code=401,
+                detail="missing or invalid API key (send 'Authorization: Bearer KEY' or "
+                "'X-API-Key: KEY')",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return "key:" + hashlib.sha256(given.encode()).hexdigest()[:16]
 
 
 def create_app(
     *,
     settings: Settings,
     search: SearchService,
+    ask: AskService | None = None,
     ready: Callable[[], Awaitable[bool]] | None = None,
-    live: LiveDeps | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
-    """The query API bound to one search service."""
-    from tickerwire.query.live import live_router  # live imports this module's helpers
+    """The query API bound to one search service (and one ask service, for ``/v1/ask``).
 
-    app = FastAPI(title="tickerwire", version=__version__)
-    keys = [k.get_secret_value().encode() for k in settings.api_keys]
+    ``ready`` is the readiness check of ``/readyz`` (index open, Kafka reachable), supplied by
+    the composition root. ``routers`` are included behind the same key check and rate limit.
+    """
+    app = FastAPI(
+        title="tickerwire",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        max_body_size=settings.max_request_bytes,
+    )
 
-    async def require_key(
-        authorization: Annotated[str | None, Header()] = None,
-        x_api_key: Annotated[str | None, Header()] = None,
-    ) -> None:
-        if not keys:
-            return
-        given = x_api_key
-        if authorization and authorization.lower().startswith("bearer "):
-            given = authorization[7:].strip()
-        if given is None or not any(hmac.compare_digest(given.encode(), k) for k in keys):
-            raise HTTPException(
-                status_code=401,
-                detail="missing or invalid API key",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+    @app.exception_handler(ValidationError)
+    async def invalid_query(request: Request, exc: ValidationError) -> JSONResponse:
+        # e.g. a query of stopwords only has no sparse vector for hybrid or sparse mode
+        return JSONResponse(status_code=422, content={"detail": exc.reason})
+
+    require_key = Guard(settings)
+    protected = APIRouter(dependencies=[Depends(require_key)])
 
     @app.middleware("http")
     async def count_requests(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        started = time.perf_counter()
         response = await call_next(request)
-        QUERY_REQUESTS.labels(endpoint=request.url.path, status=str(response.status_code)).inc()
+        endpoint = route_template(request)
+        QUERY_REQUESTS.labels(endpoint=endpoint, status=str(response.status_code)).inc()
+        QUERY_REQUEST_SECONDS.labels(endpoint=endpoint).observe(time.perf_counter() - started)
         return response
 
     @app.get("/healthz")
@@ -117,17 +231,67 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/v1/search", dependencies=[Depends(require_key)])
+    @protected.post("/v1/search")
     async def v1_search(body: SearchIn) -> dict[str, Any]:
         result = await search.search(
-            body.query, k=body.k, mode=body.mode, filters=body.filters.to_filters()
+            body.query,
+            k=body.k,
+            mode=body.mode,
+            filters=body.filters.to_filters(),
+            understand=body.understand,
         )
+        if result.hits:
+            QUERY_TOP_SCORE.labels(endpoint="/v1/search", mode=body.mode).observe(
+                result.hits[0].score
+            )
         return {
             "hits": [hit_to_json(h) for h in result.hits],
+            "understood": result.understood,
             "watermark": watermark_json(result.watermark),
             "timings": result.timings,
         }
 
-    app.include_router(live_router(search=search, require_key=require_key, deps=live))
+    @protected.post("/v1/ask", response_model=None)
+    async def v1_ask(body: AskIn, request: Request) -> dict[str, Any] | StreamingResponse:
+        if ask is None:
+            raise HTTPException(status_code=503, detail="no answer service configured")
+        events = ask.ask(
+            body.question,
+            k=body.k,
+            mode=body.mode,
+            filters=body.filters.to_filters(),
+            understand=body.understand,
+        )
+        if "text/event-stream" in request.headers.get("accept", ""):
+            return StreamingResponse(
+                _stream(events),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+            )
+        try:
+            async for event in events:
+                if event.event == "final":
+                    return event.data
+        except AnswerModelError as exc:
+            raise HTTPException(status_code=502, detail=f"answer model failed: {exc}") from exc
+        raise HTTPException(status_code=500, detail="the answer ended without a result")
+
+    app.include_router(protected)
+    for router in routers:
+        app.include_router(router, dependencies=[Depends(require_key)])
+
+    # The page and its files are open; its API calls send the key (see query/live.py).
+    app.include_router(page_router())
 
     return app
+
+
+async def _stream(events: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    """The ask events as SSE; a failure after the first event becomes an ``error`` event."""
+    try:
+        async for event in events:
+            yield sse(event.event, event.data)
+    except AnswerModelError as exc:
+        yield sse("error", {"detail": f"answer model failed: {exc}"})
+    except Exception as exc:  # noqa: BLE001 - the stream has started; report, never hang
+        yield sse("error", {"detail": f"{type(exc).__name__}: {exc}"})

@@ -1,29 +1,30 @@
 """The live side of the query API: the web page, index events, status, documents, top movers.
 
-:func:`live_router` returns an APIRouter that ``create_app`` includes. Everything except the page
-and its static files needs an API key when keys are configured (the page asks for one and sends it
-as a header; the event stream is read with ``fetch`` for that reason, not ``EventSource``).
+:func:`page_router` (the page and its files, open) and :func:`live_router` (the API routes, behind
+the key check and rate limit when ``create_app`` includes it). The page asks for a key once and
+sends it as a header; the event stream is read with ``fetch`` for that reason, not
+``EventSource``, so a key never appears in a URL.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 import structlog
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import AwareDatetime
 
 from tickerwire import __version__
 from tickerwire.core.errors import TickerwireError
 from tickerwire.core.ports import ScoredHit, SearchFilters
-from tickerwire.query.api import watermark_json
 from tickerwire.query.events import EventBroadcaster
 from tickerwire.query.search import SearchService, hit_to_json
+from tickerwire.query.views import watermark_json
 
 log = structlog.get_logger("tickerwire.query.live")
 
@@ -58,20 +59,6 @@ class LagSource(Protocol):
     """Where per-stage consumer lag comes from (the Kafka adapter, or a fake in tests)."""
 
     async def read(self) -> Sequence[StageLagView]: ...
-
-
-@runtime_checkable
-class RanksByField(Protocol):
-    """The index's order-by query (``VectorIndex.top_by``)."""
-
-    async def top_by(
-        self,
-        *,
-        field: str,
-        direction: Literal["asc", "desc"],
-        filters: SearchFilters,
-        limit: int,
-    ) -> list[ScoredHit]: ...
 
 
 @runtime_checkable
@@ -137,16 +124,9 @@ async def _event_stream(deps: LiveDeps, events: EventBroadcaster) -> AsyncIterat
                 quiet_since = loop.time()
 
 
-def live_router(
-    *,
-    search: SearchService,
-    require_key: Callable[..., Awaitable[None]],
-    deps: LiveDeps | None = None,
-) -> APIRouter:
-    """The page, /v1/events, /v1/status, /v1/documents/{id} and /v1/market/movers."""
-    live = deps or LiveDeps()
+def page_router() -> APIRouter:
+    """The page at ``/`` and its files: open, so a browser can load it before it has a key."""
     router = APIRouter()
-    keyed = [Depends(require_key)]
 
     @router.get("/", include_in_schema=False)
     async def page() -> FileResponse:
@@ -159,7 +139,18 @@ def live_router(
             raise HTTPException(status_code=404, detail="no such file")
         return FileResponse(STATIC_DIR / name, media_type=media)
 
-    @router.get("/v1/events", dependencies=keyed)
+    return router
+
+
+def live_router(*, search: SearchService, deps: LiveDeps | None = None) -> APIRouter:
+    """/v1/events, /v1/status, /v1/documents/{id} and /v1/market/movers.
+
+    ``create_app(routers=[...])`` includes it behind the API-key check and the rate limit.
+    """
+    live = deps or LiveDeps()
+    router = APIRouter()
+
+    @router.get("/v1/events")
     async def v1_events() -> StreamingResponse:
         if live.events is None:
             raise HTTPException(status_code=503, detail="this process publishes no index events")
@@ -169,7 +160,7 @@ def live_router(
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    @router.get("/v1/status", dependencies=keyed)
+    @router.get("/v1/status")
     async def v1_status() -> dict[str, Any]:
         index = search.index
         documents = await index.count_documents() if isinstance(index, CountsDocuments) else None
@@ -192,7 +183,7 @@ def live_router(
             out["lag_error"] = lag_error
         return out
 
-    @router.get("/v1/documents/{doc_id:path}", dependencies=keyed)
+    @router.get("/v1/documents/{doc_id:path}")
     async def v1_document(doc_id: str) -> dict[str, Any]:
         hits = await search.index.get_document(doc_id)
         if not hits:
@@ -210,7 +201,7 @@ def live_router(
             "chunks": [hit_to_json(h) for h in hits],
         }
 
-    @router.get("/v1/market/movers", dependencies=keyed)
+    @router.get("/v1/market/movers")
     async def v1_movers(
         metric: MoverMetric = "change_pct",
         direction: MoverDirection = "down",
@@ -221,8 +212,6 @@ def live_router(
         limit: Annotated[int, Query(ge=1, le=100)] = 10,
     ) -> dict[str, Any]:
         index = search.index
-        if not isinstance(index, RanksByField):
-            raise HTTPException(status_code=501, detail="this index cannot order by a field")
         if since is not None and until is not None and since >= until:
             raise HTTPException(status_code=422, detail="since must be before until")
         filters = SearchFilters(

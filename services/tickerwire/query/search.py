@@ -33,6 +33,7 @@ class SearchResult:
     hits: list[ScoredHit]
     watermark: Watermark
     timings: dict[str, float]
+    understood: dict[str, Any] | None = None
 
 
 HIT_FIELDS = (
@@ -85,6 +86,7 @@ class SearchService:
         k: int = 10,
         mode: SearchMode = "hybrid",
         filters: SearchFilters | None = None,
+        understand: bool = True,
     ) -> SearchResult:
         """The top ``k`` chunks for ``query``, with the index watermark and timings."""
         timings: dict[str, float] = {}
