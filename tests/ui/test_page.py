@@ -70,6 +70,22 @@ def _produce(bootstrap: str, data_dir: Path, *paths: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def _news(slug: str, title: str) -> dict[str, object]:
+    return {
+        "schema": "raw-document/v1",
+        "doc_id": f"news:{slug}:{int(time.time() * 1000)}",
+        "op": "upsert",
+        "version": 1,
+        "source": "ui-test",
+        "doc_type": "news",
+        "title": title,
+        "body": f"{title}. Acme Corp said so on Friday.",
+        "content_type": "text/plain",
+        "published_at": "2026-12-04T12:00:00Z",
+        "tickers": ["ACME"],
+    }
+
+
 @pytest.fixture(scope="module")
 def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     data_dir = tmp_path_factory.mktemp("ui-worker")
@@ -158,30 +174,21 @@ def _exercise_page(
             and "index lag" in d.find_element(By.ID, "fresh-lag").text
         )
     )
-    # A document produced while the page is open appears in the live feed without a reload.
-    doc_id = f"news:ui-test:{int(time.time() * 1000)}"
-    title = "Acme <script>window.pwned=1</script> raises its dividend"
-    doc = {
-        "schema": "raw-document/v1",
-        "doc_id": doc_id,
-        "op": "upsert",
-        "version": 1,
-        "source": "ui-test",
-        "doc_type": "news",
-        "title": title,
-        "body": "Acme Corp raised its quarterly dividend by 8% to $0.54 per share.",
-        "content_type": "text/plain",
-        "published_at": "2026-12-04T12:00:00Z",
-        "tickers": ["ACME"],
-    }
-    feed_file = tmp_path / "one.jsonl"
-    feed_file.write_text(json.dumps(doc) + "\n")
+    # Documents produced while the page is open appear in the live feed without a reload; their
+    # text is shown as text, never run as markup.
     marker = browser.execute_script("window.__noReload = 1; return window.__noReload")
-    _produce(kafka_bootstrap, worker.data_dir, feed_file)
-    item = _wait(browser, 90).until(
-        lambda d: d.find_element(By.CSS_SELECTOR, f'#feed li[data-doc-id="{doc_id}"]')
-    )
-    assert "raises its dividend" in item.text
+    hostile = _news("ui-markup", "<img src=x onerror=window.pwned=1> markup stays text")
+    friendly = _news("ui-dividend", "Acme raises its quarterly dividend 8% to $0.54")
+    for i, doc in enumerate((hostile, friendly)):
+        feed_file = tmp_path / f"doc-{i}.jsonl"
+        feed_file.write_text(json.dumps(doc) + "\n")
+        _produce(kafka_bootstrap, worker.data_dir, feed_file)
+        item = _wait(browser, 90).until(
+            ec.presence_of_element_located(
+                (By.CSS_SELECTOR, f'#feed li[data-doc-id="{doc["doc_id"]}"]')
+            )
+        )
+        assert str(doc["title"]) in item.text
     assert browser.execute_script("return window.__noReload") == marker  # no reload happened
     assert browser.execute_script("return window.pwned === undefined")
 
@@ -196,7 +203,8 @@ def _exercise_page(
         )
     )
     answer = browser.find_element(By.ID, "answer-text").text
-    assert "[1]" in answer, answer
+    assert "$68.4 billion" in answer, answer  # the sample 10-Q's revenue figure
+    assert browser.find_elements(By.CSS_SELECTOR, "#answer-text button.cite"), answer
     assert browser.find_element(By.ID, "answer-meta").text.startswith("grounded")
     citations = browser.find_elements(By.CSS_SELECTOR, "#citations li")
     assert any("NVIDIA" in c.text for c in citations), [c.text for c in citations]
