@@ -128,7 +128,7 @@ def browser() -> Iterator[WebDriver]:
         "--no-sandbox",
         "--disable-dev-shm-usage",
         "--disable-gpu",
-        "--window-size=1440,1000",
+        "--window-size=1440,1080",
         "--lang=en-US",
     ):
         options.add_argument(arg)

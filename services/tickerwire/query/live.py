@@ -37,7 +37,6 @@ STATIC_FILES: dict[str, str] = {
 }
 
 #: Numeric payload fields of ``market_stats`` documents that movers can be ranked by.
-MOVER_METRICS = ("change_pct", "change", "price", "volume")
 MoverMetric = Literal["change_pct", "change", "price", "volume"]
 #: ``down`` lists the biggest fallers first (ascending), ``up`` the biggest risers (descending).
 MoverDirection = Literal["up", "down"]

@@ -153,7 +153,7 @@ async function openDocument(docId, highlightChunk) {
   }
   const doc = await response.json();
   $("doc-title").textContent = doc.title || doc.doc_id;
-  const meta = [doc.doc_type, (doc.tickers || []).join(", "), day(doc.published_at), doc.source, `v${doc.version}`];
+  const meta = [doc.doc_type, (doc.tickers || []).join(", "), day(doc.published_at), doc.source, `${doc.chunks.length} chunks`];
   $("doc-meta").replaceChildren(meta.filter(Boolean).join(" · "));
   if (doc.url) $("doc-meta").append(" · ", el("a", { href: doc.url, target: "_blank", rel: "noopener noreferrer" }, "original"));
   let target = null;
@@ -307,12 +307,16 @@ async function pollStatus() {
 function feedItem(event, data) {
   const when = new Date(data.indexed_at || Date.now()).toLocaleTimeString();
   if (event === "deleted") {
-    return el("li", { class: "deleted" }, el("span", { class: "badge" }, "deleted"), " ", el("span", { class: "doc-id" }, data.doc_id), el("span", { class: "meta" }, ` · ${when}`));
+    return el("li", { class: "deleted", "data-doc-id": data.doc_id },
+      el("span", { class: "doc-id" }, data.doc_id),
+      el("div", { class: "meta" }, el("span", { class: "badge" }, "deleted"), ` ${when}`));
   }
+  const tickers = (data.tickers || []).join(", ");
   return el("li", { "data-doc-id": data.doc_id },
-    el("span", { class: "badge" }, data.doc_type || "doc"), " ",
     el("button", { type: "button", class: "link", onclick: () => openDocument(data.doc_id) }, data.title || data.doc_id),
-    el("span", { class: "meta" }, ` · ${(data.tickers || []).join(", ")}${(data.tickers || []).length ? " · " : ""}${when}`),
+    el("div", { class: "meta" },
+      el("span", { class: "badge" }, (data.doc_type || "doc").replace("_", " ")),
+      ` ${tickers ? `${tickers} · ` : ""}${data.chunks} chunk${data.chunks === 1 ? "" : "s"} · ${when}`),
   );
 }
 
