@@ -12,14 +12,21 @@ from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.unit.test_stages import PARAS, DictIndex, Pipeline, doc
 
 from tickerwire.core.ports import ScoredHit, SearchFilters, Watermark
 from tickerwire.core.records import CommitRecord, SparseValues, VectorRecord
 from tickerwire.core.settings import Settings
 from tickerwire.query.api import create_app
-from tickerwire.query.events import EventBroadcaster, IndexEvent, events_for_batch
+from tickerwire.query.events import (
+    EventBroadcaster,
+    IndexEvent,
+    events_for_batch,
+    index_publisher,
+)
 from tickerwire.query.live import LiveDeps, _event_stream, live_router
 from tickerwire.query.search import SearchService
+from tickerwire.stages.index import IndexStage
 
 
 class FakeIndex:
@@ -283,3 +290,60 @@ async def test_event_stream_sends_events_heartbeats_and_ends_on_close() -> None:
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(anext(stream), 2.0)
     assert hub.subscribers == 0
+
+
+class DocIndex(DictIndex):
+    """The stage tests' in-memory index, plus the lookup the event publisher makes."""
+
+    async def get_document(self, doc_id: str) -> list[ScoredHit]:
+        pts = [p for p in self.points.values() if p.payload["doc_id"] == doc_id]
+        pts.sort(key=lambda p: int(p.payload["chunk_index"]))
+        return [ScoredHit(p.id, 0.0, p.payload) for p in pts]
+
+
+async def test_the_index_stage_publishes_after_its_writes_are_durable() -> None:
+    p = Pipeline()
+    p.index = DocIndex()
+    hub = EventBroadcaster()
+    publish = index_publisher(hub, p.index)  # type: ignore[arg-type]
+    seen_points: list[int] = []
+
+    async def on_applied(records: Sequence[VectorRecord | CommitRecord]) -> None:
+        seen_points.append(len(p.index.points))  # what the index held when the event went out
+        await publish(records)
+
+    p.idx = IndexStage(index=p.index, sender=p.sender, on_applied=on_applied)  # type: ignore[arg-type]
+    with hub.subscribe() as sub:
+        await p.run(doc("d1", 1, PARAS))
+        first = await sub.next(0.1)
+        assert first is not None
+        assert first.kind == "indexed"
+        assert first.data["doc_id"] == "d1"
+        assert first.data["title"] == "Title d1"
+        assert first.data["tickers"] == ["ACME"]
+        assert first.data["chunks"] == len(p.index.points) == seen_points[0]
+
+        await p.run(doc("d1", 2, [*PARAS[:3], "A new last paragraph " + "z " * 10]))
+        second = await sub.next(0.1)
+        assert second is not None
+        assert second.kind == "indexed"
+        assert second.data["title"] == "Title d1"
+
+        await p.run({**doc("d1", 3, []), "op": "delete"})
+        third = await sub.next(0.1)
+        assert third is not None
+        assert third.kind == "deleted"
+        assert p.index.points == {}
+        assert await sub.next(0.05) is None
+
+
+async def test_a_failing_event_hook_never_stops_indexing() -> None:
+    p = Pipeline()
+
+    async def broken(records: Sequence[VectorRecord | CommitRecord]) -> None:
+        raise RuntimeError("subscriber bookkeeping broke")
+
+    p.idx = IndexStage(index=p.index, sender=p.sender, on_applied=broken)  # type: ignore[arg-type]
+    await p.run(doc("d1", 1, PARAS))
+    assert p.index.doc_texts("d1")
+    assert p.dlq == []
