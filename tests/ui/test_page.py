@@ -204,6 +204,8 @@ def _exercise_page(
     )
     answer = browser.find_element(By.ID, "answer-text").text
     assert "$68.4 billion" in answer, answer  # the sample 10-Q's revenue figure
+    streamed = browser.find_element(By.ID, "answer").get_attribute("data-tokens")
+    assert int(streamed or 0) > 1, streamed  # the answer arrived in pieces, then the final
     assert browser.find_elements(By.CSS_SELECTOR, "#answer-text button.cite"), answer
     assert browser.find_element(By.ID, "answer-meta").text.startswith("grounded")
     citations = browser.find_elements(By.CSS_SELECTOR, "#citations li")

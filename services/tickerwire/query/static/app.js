@@ -230,6 +230,7 @@ async function ask(request) {
   answer.setAttribute("aria-busy", "true");
   answer.classList.remove("refused", "failed");
   $("answer-text").textContent = "";
+  answer.dataset.tokens = "0";
   $("answer-meta").textContent = "Searching…";
   $("citations").replaceChildren();
   $("citations-title").hidden = true;
@@ -252,6 +253,7 @@ async function ask(request) {
       } else if (event === "token") {
         text += data.text;
         $("answer-text").textContent = text;
+        answer.dataset.tokens = String(Number(answer.dataset.tokens || 0) + 1); // streamed pieces
       } else if (event === "final") {
         finished = true;
         renderAnswerText(data.answer, data.citations || []);
