@@ -211,6 +211,20 @@ def _exercise_page(
     citations = browser.find_elements(By.CSS_SELECTOR, "#citations li")
     assert any("NVIDIA" in c.text for c in citations), [c.text for c in citations]
 
+    # What query understanding applied is shown with a one-click remove, which asks again with
+    # understand: false (only once query understanding recognises something in the question).
+    understood = browser.find_element(By.ID, "understood")
+    if understood.is_displayed():
+        assert "NVDA" in understood.text or "NVIDIA" in understood.text, understood.text
+        browser.find_element(By.ID, "understood-remove").click()
+        _wait(browser, 120).until(
+            lambda d: (
+                d.find_element(By.ID, "answer").get_attribute("aria-busy") == "false"
+                and not d.find_element(By.ID, "understood").is_displayed()
+                and d.find_elements(By.CSS_SELECTOR, "#citations li")
+            )
+        )
+
     # A numbered citation opens the cited document, its chunks from /v1/documents/{id}.
     browser.find_element(By.CSS_SELECTOR, "#answer-text button.cite").click()
     _wait(browser, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#doc-chunks .chunk.cited"))
