@@ -45,6 +45,7 @@ from common import (
     log,
     percentile,
     private_broker,
+    proc_cpu_seconds,
     table,
     write_json,
 )
@@ -135,9 +136,16 @@ def rss_mib(pid: int) -> float:
 
 
 async def run_clients(
-    client: httpx.AsyncClient, path: str, bodies: Sequence[dict[str, Any]], concurrency: int
+    client: httpx.AsyncClient,
+    path: str,
+    bodies: Sequence[dict[str, Any]],
+    concurrency: int,
+    server_pid: int,
 ) -> dict[str, float]:
-    """Send ``bodies`` with ``concurrency`` clients; latency percentiles (ms) and QPS."""
+    """Send ``bodies`` with ``concurrency`` clients; latency percentiles (ms), QPS, and the
+    server's CPU per request (user + system ms of its process: what a quiet machine's capacity
+    follows from, while the wall-clock numbers depend on what else the cores are running)."""
+    cpu0 = proc_cpu_seconds(server_pid)
     latencies: list[float] = []
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     for body in bodies:
@@ -157,7 +165,9 @@ async def run_clients(
     t0 = time.perf_counter()
     await asyncio.gather(*(one_client() for _ in range(concurrency)))
     wall = time.perf_counter() - t0
+    cpu = proc_cpu_seconds(server_pid) - cpu0
     return {
+        "server_cpu_ms_per_request": round(cpu * 1000 / len(bodies), 2),
         "requests": len(bodies),
         "errors": errors,
         "p50_ms": round(percentile(latencies, 50), 2),
@@ -214,17 +224,18 @@ async def bench_size(
                 await asyncio.sleep(0.5)
             status = (await client.get("/v1/status")).json()
             result["points_served"] = status["points"]
-            await run_clients(client, "/v1/search", search_bodies(args.warmup, 1), 2)
+            await run_clients(client, "/v1/search", search_bodies(args.warmup, 1), 2, proc.pid)
             for clients in args.clients:
                 n = args.requests * clients if clients > 1 else args.requests
-                stats = await run_clients(client, "/v1/search", search_bodies(n, clients), clients)
+                bodies = search_bodies(n, clients)
+                stats = await run_clients(client, "/v1/search", bodies, clients, proc.pid)
                 result[f"search_c{clients}"] = stats
                 log(f"{size} chunks, {clients} client(s): {stats}")
             result["rss_mib"] = rss_mib(proc.pid)
             ask_bodies = [{"question": q, "k": 5} for q in questions(args.ask_requests)]
             probe = await client.post("/v1/ask", json=ask_bodies[0])
             if probe.status_code == 200:
-                result["ask_c1"] = await run_clients(client, "/v1/ask", ask_bodies, 1)
+                result["ask_c1"] = await run_clients(client, "/v1/ask", ask_bodies, 1, proc.pid)
                 log(f"{size} chunks, /v1/ask: {result['ask_c1']}")
             else:
                 result["ask_c1"] = {"error": f"/v1/ask answered {probe.status_code}"}
@@ -269,7 +280,8 @@ def _print(payload: dict[str, Any]) -> None:
                     (
                         key,
                         f"p50 {stats['p50_ms']} ms, p95 {stats['p95_ms']}, p99 {stats['p99_ms']}, "
-                        f"{stats['qps']} req/s, errors {stats['errors']}",
+                        f"{stats['qps']} req/s, server CPU "
+                        f"{stats['server_cpu_ms_per_request']} ms/req, errors {stats['errors']}",
                     )
                 )
         rows.append(("RSS MiB", run.get("rss_mib")))
