@@ -52,6 +52,8 @@ class Worker:
             "TICKERWIRE_APP_ID": app_id,
             "TICKERWIRE_HTTP_PORT": str(http_port),
             "TICKERWIRE_LOG_LEVEL": "warning",
+            # The tests poll the API far faster than the default per-client limit (600/minute).
+            "TICKERWIRE_API_RATE_LIMIT": "1000000/minute",
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None
