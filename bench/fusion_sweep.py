@@ -58,7 +58,7 @@ from tickerwire.pipeline.fusion import (
     rrf_fuse,
 )
 from tickerwire.pipeline.redact import redact
-from tickerwire.pipeline.sparse import SparseEncoder
+from tickerwire.pipeline.sparse import BM25Encoder
 from tickerwire.runtime import chunker_for
 from tickerwire.stages.preprocess import ChunkerConfig
 
@@ -365,7 +365,7 @@ def load_embedder() -> Any:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     embedder = load_embedder()
     cache = EmbeddingCache(args.cache / "embeddings.sqlite", embedder.name, embedder.dim)
-    encoder = SparseEncoder()
+    encoder = BM25Encoder()
     chunker = chunker_for(Settings(), embedder)
     results: dict[str, Any] = {"embedder": embedder.name, "prefetch": PREFETCH, "sets": {}}
     try:

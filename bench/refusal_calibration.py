@@ -38,7 +38,7 @@ from tickerwire.core.ports import Embedder, Point, SearchFilters
 from tickerwire.core.records import RawDocument
 from tickerwire.core.settings import Settings
 from tickerwire.evaluation import corpus_documents
-from tickerwire.pipeline.sparse import SparseEncoder
+from tickerwire.pipeline.sparse import BM25Encoder
 from tickerwire.query.answer_text import evidence_score
 from tickerwire.query.ask import AskService, OfflineAnswerer
 from tickerwire.query.search import SearchService
@@ -90,7 +90,7 @@ def sample_dataset(name: str, questions: int, distractors: int, seed: int) -> Sa
 
 
 async def build_index(
-    path: Path, rows: Sequence[dict[str, Any]], embedder: Embedder, sparse: SparseEncoder
+    path: Path, rows: Sequence[dict[str, Any]], embedder: Embedder, sparse: BM25Encoder
 ) -> EdgeIndex:
     """An Edge index of ``rows``, chunked and embedded as the pipeline does it."""
     chunker = chunker_for(Settings(), embedder)
@@ -131,7 +131,7 @@ async def build_index(
 
 
 async def measure(
-    sample: Sample, index: EdgeIndex, embedder: Embedder, sparse: SparseEncoder
+    sample: Sample, index: EdgeIndex, embedder: Embedder, sparse: BM25Encoder
 ) -> list[dict[str, Any]]:
     """The three candidate scores of every question against ``index``."""
     search = SearchService(
@@ -188,7 +188,7 @@ async def main() -> None:
     args = ap.parse_args()
     settings = Settings()
     embedder = open_embedder(settings)
-    sparse = SparseEncoder()
+    sparse = BM25Encoder()
     rows: dict[str, dict[str, list[dict[str, Any]]]] = {}
     started = time.perf_counter()
     try:

@@ -13,10 +13,10 @@ import numpy as np
 
 from tickerwire.adapters.index_edge import EdgeIndex
 from tickerwire.core.ports import Point, Splitter
-from tickerwire.pipeline.sparse import SparseEncoder
+from tickerwire.pipeline.sparse import BM25Encoder
 
 DIM = 256
-SPARSE = SparseEncoder()
+SPARSE = BM25Encoder()
 
 
 class BagOfWordsEmbedder:

@@ -29,6 +29,8 @@ from tickerwire.core.settings import Settings
 from tickerwire.pipeline.sparse import BM25Encoder
 from tickerwire.query.api import create_app
 from tickerwire.query.ask import AskService, OfflineAnswerer
+from tickerwire.query.events import EventBroadcaster, index_publisher
+from tickerwire.query.live import LiveDeps, live_router
 from tickerwire.query.search import SearchService
 from tickerwire.query.understanding import EntityRegistry
 from tickerwire.stages.app import ALL_STAGES, FaustSender, Handler, StageDeps, StageName, build_app
@@ -38,6 +40,7 @@ from tickerwire.stages.preprocess import ChunkerConfig, PreprocessStage
 
 if TYPE_CHECKING:
     from tickerwire.adapters.entity_feed import EntityFeed
+    from tickerwire.adapters.kafka_lag import StageLagReader
 
 log = structlog.get_logger("tickerwire.runtime")
 
@@ -62,6 +65,9 @@ class Resources:
             self.entity_feed = EntityFeed(bootstrap or self.settings.kafka_bootstrap, self.registry)
             await self.entity_feed.start()
         return self.entity_feed
+
+    #: index events for GET /v1/events, published by the index stage of this process.
+    events: EventBroadcaster = field(default_factory=EventBroadcaster)
 
     def search_service(self) -> SearchService:
         """The search use case over these resources (needs the index)."""
@@ -125,15 +131,27 @@ def readiness_check(
     return ready
 
 
-def query_app(res: Resources, model: AnswerModel) -> Any:
-    """The query API over ``res``: search, ask (with ``model``) and the readiness check."""
+def query_app(res: Resources, model: AnswerModel, live: LiveDeps) -> Any:
+    """The query API over ``res``: search, ask (with ``model``), the readiness check, and the
+    live routes (page, events, status, documents, movers) over ``live``."""
     assert res.index is not None, "open_resources(..., with_index=True) first"
+    search = res.search_service()
     return create_app(
         settings=res.settings,
-        search=res.search_service(),
+        search=search,
         ask=res.ask_service(model),
         ready=readiness_check(res.settings, res.index),
+        routers=[live_router(search=search, deps=live)],
     )
+
+
+def stage_lag_reader(settings: Settings) -> StageLagReader:
+    """Per-stage consumer lag of this deployment's groups, for /v1/status."""
+    from tickerwire.adapters.kafka_lag import StageLagReader
+    from tickerwire.stages.base import CHUNKS_TOPIC, RAW_TOPIC, VECTORS_TOPIC
+
+    topics = {"preprocess": RAW_TOPIC, "embed": CHUNKS_TOPIC, "index": VECTORS_TOPIC}
+    return StageLagReader(settings.kafka_bootstrap, settings.app_id, topics)
 
 
 async def open_resources(settings: Settings, *, with_index: bool) -> Resources:
@@ -190,7 +208,11 @@ def make_handlers(
             ).handle
         if "index" in stages:
             assert res.index is not None
-            built["index"] = IndexStage(index=res.index, sender=sender)
+            built["index"] = IndexStage(
+                index=res.index,
+                sender=sender,
+                on_applied=index_publisher(res.events, res.index),
+            )
             handlers["index"] = built["index"].handle
         return handlers
 
@@ -215,12 +237,15 @@ class AsgiService(mode.Service):
         port: int,
         *,
         what: str,
-        model: AnswerModel | None = None,
+        before_stop: Callable[[], None] | None = None,
+        closers: Sequence[Callable[[], Awaitable[None]]] = (),
         **kwargs: Any,
     ) -> None:
-        """``model``, when given, is owned by the app and closed after the server stops."""
+        """``before_stop`` runs when the service stops, before the server is told to exit (it
+        ends open event streams); ``closers`` release what the app owns once it has stopped."""
         super().__init__(**kwargs)
-        self._model = model
+        self._before_stop = before_stop
+        self._closers = tuple(closers)
         config = uvicorn.Config(
             asgi, host=host, port=port, log_config=None, access_log=False, lifespan="off"
         )
@@ -238,12 +263,14 @@ class AsgiService(mode.Service):
         )
 
     async def on_stop(self) -> None:
+        if self._before_stop is not None:
+            self._before_stop()
         self._server.should_exit = True
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._model is not None:
-            await self._model.aclose()
+        for close in self._closers:
+            await close()
 
 
 class EntityFollower(mode.Service):
@@ -264,7 +291,17 @@ class EntityFollower(mode.Service):
 def query_service(res: Resources, host: str, port: int, **kwargs: Any) -> AsgiService:
     """The query API over ``res`` (needs the index), as a service of the worker."""
     model = open_answer_model(res.settings)
-    return AsgiService(query_app(res, model), host, port, what="query", model=model, **kwargs)
+    lag = stage_lag_reader(res.settings)
+    live = LiveDeps(events=res.events, lag=lag)
+    return AsgiService(
+        query_app(res, model, live),
+        host,
+        port,
+        what="query",
+        before_stop=live.closing.set,  # open event streams end, so the server can stop
+        closers=(model.aclose, lag.aclose),
+        **kwargs,
+    )
 
 
 def metrics_service(host: str, port: int, **kwargs: Any) -> AsgiService:
@@ -317,9 +354,12 @@ async def serve_query(settings: Settings) -> None:
     """Serve the query API alone until SIGTERM/SIGINT (uvicorn handles the signals)."""
     res = await open_resources(settings, with_index=True)
     model = open_answer_model(settings)
+    lag = stage_lag_reader(settings)
     try:
         await res.follow_entities()
-        asgi = query_app(res, model)
+        # No index stage runs here, so this process has no index events of its own: /v1/events
+        # answers 503 and says so (README, "The live page").
+        asgi = query_app(res, model, LiveDeps(lag=lag))
         config = uvicorn.Config(
             asgi,
             host=settings.http_host,
@@ -329,6 +369,7 @@ async def serve_query(settings: Settings) -> None:
         )
         await uvicorn.Server(config).serve()
     finally:
+        await lag.aclose()
         await model.aclose()
         await res.aclose()
 

@@ -17,6 +17,7 @@ from tests.query_support import SPARSE, BagOfWordsEmbedder, doc, load_index
 from tickerwire.adapters.index_edge import EdgeIndex
 from tickerwire.core.settings import Settings
 from tickerwire.query.api import OPEN_PATHS, create_app, iter_routes
+from tickerwire.query.live import live_router
 from tickerwire.query.search import SearchService
 from tickerwire.runtime import readiness_check
 
@@ -48,7 +49,13 @@ def make_app(
     ready: Callable[[], Awaitable[bool]] | None = None,
     **settings: Any,
 ) -> FastAPI:
-    return create_app(settings=Settings(**settings), search=search_service(index), ready=ready)
+    search = search_service(index)
+    return create_app(
+        settings=Settings(**settings),
+        search=search,
+        ready=ready,
+        routers=[live_router(search=search)],
+    )
 
 
 def sample_value(name: str, labels: dict[str, str]) -> float:
@@ -151,7 +158,8 @@ async def test_missing_or_wrong_key_is_401(index: EdgeIndex, headers: dict[str, 
 async def test_health_readiness_and_metrics_stay_open_with_keys(index: EdgeIndex) -> None:
     async with client(make_app(index, api_keys=KEY)) as http:
         for path in sorted(OPEN_PATHS):
-            assert (await http.get(path)).status_code == 200, path
+            served = path.replace("{name}", "app.js")
+            assert (await http.get(served)).status_code == 200, path
 
 
 async def test_every_route_but_health_and_metrics_needs_a_key(index: EdgeIndex) -> None:
@@ -162,12 +170,18 @@ async def test_every_route_but_health_and_metrics_needs_a_key(index: EdgeIndex) 
     async def extra_route(thing: str) -> dict[str, str]:
         return {"thing": thing}
 
-    app = create_app(settings=Settings(api_keys=KEY), search=search_service(index), routers=[extra])
+    search = search_service(index)
+    app = create_app(
+        settings=Settings(api_keys=KEY),
+        search=search,
+        routers=[extra, live_router(search=search)],
+    )
     routes = [r for r in iter_routes(app.routes) if getattr(r, "methods", None)]
     assert {r.path for r in routes} >= {"/v1/search", "/v1/ask", "/v1/extra/{thing}"}
     async with client(app) as http:
         for route in routes:
             path = route.path.replace("{doc_id:path}", "x").replace("{thing}", "x")
+            path = path.replace("{name}", "app.js")
             for method in route.methods:
                 resp = await http.request(method, path, json={})
                 if route.path in OPEN_PATHS:

@@ -352,6 +352,14 @@ class EdgeIndex(EdgeMaintenance, AsyncClosing):
         request = qe.CountRequest(exact=True, filter=edge_filter(filters))
         return await self._run(lambda: self._live().count(request))
 
+    async def count_documents(self) -> int:
+        """Distinct documents in the index: every document has exactly one chunk 0."""
+        request = qe.CountRequest(
+            exact=True,
+            filter=qe.Filter(must=[qe.FieldCondition("chunk_index", match=qe.MatchValue(0))]),
+        )
+        return await self._run(lambda: self._live().count(request))
+
     async def search(
         self,
         *,

@@ -276,6 +276,16 @@ class ServerIndex(AsyncClosing):
             INDEX_POINTS.labels(BACKEND).set(result.count)
         return result.count
 
+    async def count_documents(self) -> int:
+        """Distinct documents in the index: every document has exactly one chunk 0."""
+        chunk0 = models.FieldCondition(key="chunk_index", match=models.MatchValue(value=0))
+        result = await self._call(
+            self._client.count(
+                self._collection, count_filter=models.Filter(must=[chunk0]), exact=True
+            )
+        )
+        return result.count
+
     async def search(
         self,
         *,

@@ -255,6 +255,22 @@ QUERY_UNDERSTOOD = Counter(
 )
 
 
+# --- live events (GET /v1/events) -------------------------------------------------------------
+EVENTS_PUBLISHED = Counter(
+    "tickerwire_events_published_total",
+    "Index events (a document indexed or deleted) published to the live feed.",
+    ["event"],
+)
+EVENTS_DROPPED = Counter(
+    "tickerwire_events_dropped_total",
+    "Live-feed events dropped for a subscriber whose queue was full (a slow client).",
+)
+EVENTS_SUBSCRIBERS = Gauge(
+    "tickerwire_events_subscribers",
+    "Clients connected to GET /v1/events.",
+)
+
+
 # --- catalogue --------------------------------------------------------------------------------
 def catalogue() -> list[tuple[str, str, tuple[str, ...], str]]:
     """(exposed name, type, labels, help) of every metric defined above, in definition order.

@@ -1,4 +1,5 @@
-"""The query HTTP API (FastAPI): search, ask, status, health and Prometheus metrics.
+"""The query HTTP API (FastAPI): search, ask, health and Prometheus metrics (query/live.py adds
+the page, events, status, documents and market movers).
 
 Everything but ``/healthz``, ``/readyz`` and ``/metrics`` sits behind the API-key check and the
 per-key rate limit when keys are configured: routes of :func:`create_app` and of every router it
@@ -35,11 +36,13 @@ from tickerwire.core.metrics import (
 from tickerwire.core.ports import SearchFilters
 from tickerwire.core.settings import Settings
 from tickerwire.query.ask import AskService, final_response
+from tickerwire.query.live import page_router
 from tickerwire.query.search import SearchService, hit_to_json
 from tickerwire.query.views import watermark_json as watermark_json  # cli/run.py imports it here
 
-#: Paths that stay open when API keys are configured.
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+#: Paths that stay open when API keys are configured (the page and its files hold no data; the
+#: page asks for a key before it calls the API).
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/", "/static/{name}"})
 #: Most chunks one /v1/ask reads and cites.
 MAX_ASK_K = 20
 
@@ -274,33 +277,8 @@ def create_app(
     for router in routers:
         app.include_router(router, dependencies=[Depends(require_key)])
 
-    @app.get("/v1/documents/{doc_id:path}", dependencies=[Depends(require_key)])
-    async def v1_document(doc_id: str) -> dict[str, Any]:
-        hits = await search.index.get_document(doc_id)
-        if not hits:
-            raise HTTPException(status_code=404, detail=f"no document {doc_id!r} in the index")
-        first = hits[0].payload
-        return {
-            "doc_id": doc_id,
-            "title": first.get("title"),
-            "url": first.get("url"),
-            "source": first.get("source"),
-            "doc_type": first.get("doc_type"),
-            "tickers": first.get("tickers"),
-            "published_at": first.get("published_at"),
-            "version": max(int(h.payload.get("version", 0)) for h in hits),
-            "chunks": [hit_to_json(h) for h in hits],
-        }
-
-    @app.get("/v1/status", dependencies=[Depends(require_key)])
-    async def v1_status() -> dict[str, Any]:
-        index = search.index
-        return {
-            "version": __version__,
-            "backend": index.backend,
-            "points": await index.count(),
-            "watermark": watermark_json(await index.watermark()),
-        }
+    # The page and its files are open; its API calls send the key (see query/live.py).
+    app.include_router(page_router())
 
     return app
 

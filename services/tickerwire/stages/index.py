@@ -7,7 +7,7 @@ replays the batch; upserts by content-addressed id and commit deletes are idempo
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -49,11 +49,15 @@ class IndexStage:
         index: VectorIndex,
         sender: Sender,
         retry: RetryPolicy | None = None,
+        on_applied: Callable[[Sequence[VectorRecord | CommitRecord]], Awaitable[None]]
+        | None = None,
     ) -> None:
         self._index = index
         self._sender = sender
         self._retry = retry or RetryPolicy()
         self._dead = DeadLetters("index")
+        #: called with a batch's records once its writes are durable (the live event feed).
+        self._on_applied = on_applied
         #: monotonic time of the last batch handled; the maintenance policy waits for quiet.
         self.last_activity = time.monotonic()
 
@@ -99,6 +103,11 @@ class IndexStage:
                 await self._retry.run(self.stage, lambda: self._index.upsert(batch_points))
             if commits:
                 await self._apply(commits)
+            if self._on_applied is not None and commits:
+                try:
+                    await self._on_applied(records)
+                except Exception:  # the live feed failing must never stop indexing
+                    log.warning("on_applied_failed", exc_info=True)
             STAGE_RECORDS.labels(stage=self.stage, outcome="ok").inc(len(records))
             if dead:
                 await self._sender.send_all(dead)
