@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.stream_support import stage_lag
 from tests.e2e.support import Worker, expected_chunk_ids, wait_until
 from tests.e2e.test_pipeline_e2e import delete_doc, make_doc, paragraph, produce
 from tests.kafka_support import free_port, free_ports, run_async
@@ -99,27 +100,39 @@ def test_restarts_mid_stream_leave_an_exact_index(
         run_async(embedder.aclose)
     all_expected = set().union(*expected.values())
 
+    app_id = f"crash-{uuid.uuid4().hex[:6]}"
     worker = Worker(
         bootstrap=own_broker,
         data_dir=cfg.data_dir,
-        app_id=f"crash-{uuid.uuid4().hex[:6]}",
+        app_id=app_id,
         http_port=free_port(),
         env={"TICKERWIRE_CHUNK_TOKENS": str(CHUNK_TOKENS), "TICKERWIRE_CHUNK_OVERLAP": "0"},
     )
     done = threading.Event()
+    produced = [0]  # batches produced so far
 
     def producer() -> None:
         for batch in batches:
             produce(own_broker, batch)
-            time.sleep(0.05)
+            produced[0] += 1
+            time.sleep(0.05)  # pacing: the stream arrives over time, not in one burst
         done.set()
+
+    def points() -> int:
+        return int(worker.client.get("/v1/status").json()["points"])
 
     worker.start()
     feeder = threading.Thread(target=producer, daemon=True)
     feeder.start()
     try:
-        for how in restarts:
-            time.sleep(rng.uniform(2.0, 8.0))
+        for n, how in enumerate(restarts, start=1):
+            # Restart mid-stream: once the stream is a random share further along and this
+            # worker has indexed something of it (conditions, not fixed sleeps).
+            share = (n - 1 + rng.uniform(0.3, 0.9)) / (len(restarts) + 1)
+            target = int(share * len(batches))
+            wait_until(lambda t=target: produced[0] >= t, 300, f"{target} batches produced")
+            before = points()
+            wait_until(lambda b=before: points() > b, 300, "the worker to index more points")
             if how == "kill9":
                 worker.kill9()
             else:
@@ -129,10 +142,11 @@ def test_restarts_mid_stream_leave_an_exact_index(
         assert done.is_set(), "the producer did not finish"
 
         def settled() -> bool:
-            return int(worker.client.get("/v1/status").json()["points"]) == len(all_expected)
+            return points() == len(all_expected)
 
         wait_until(settled, 400, f"{len(all_expected)} points")
-        time.sleep(3)  # anything still arriving would change the count again
+        # Nothing still arriving could change the count: every stage has committed every record.
+        wait_until(lambda: stage_lag(own_broker, app_id) == 0, 120, "no consumer lag")
         assert settled()
         assert worker.stop() == 0
     finally:
