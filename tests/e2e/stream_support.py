@@ -1,14 +1,31 @@
-"""Conditions to wait on in stream tests, instead of fixed settle sleeps."""
+"""Stream test helpers: a broker of the test's own, the fake OpenAI server on a thread, and
+conditions to wait on (consumer lag, dead letters) instead of fixed settle sleeps."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.kafka_support import run_async
-from tickerwire.core.topics import STAGE_INPUT
+from tests.integration.fake_openai import FakeOpenAI
+from tests.kafka_support import free_ports, run_async
+from tickerwire.adapters.kafka_admin import ensure_topics, load_topic_specs
+from tickerwire.adapters.kafka_broker import REPO_ROOT, LocalBroker
+from tickerwire.core.records import DlqRecord
+from tickerwire.core.topics import DLQ_TOPIC, STAGE_INPUT
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
+    await consumer.topics()  # fetches the cluster's metadata
+    return [
+        TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())
+    ]
 
 
 async def _lag(bootstrap: str, group: str, topics: Iterable[str]) -> int:
@@ -17,12 +34,7 @@ async def _lag(bootstrap: str, group: str, topics: Iterable[str]) -> int:
     await admin.start()
     await consumer.start()
     try:
-        await consumer.topics()  # fetches the cluster's metadata
-        parts = [
-            TopicPartition(t, p)
-            for t in topics
-            for p in sorted(consumer.partitions_for_topic(t) or ())
-        ]
+        parts = await _partitions(consumer, topics)
         ends = await consumer.end_offsets(parts)
         committed = await admin.list_consumer_group_offsets(group, partitions=parts)
         return sum(
@@ -38,3 +50,60 @@ def stage_lag(bootstrap: str, group: str, topics: Iterable[str] | None = None) -
     every record produced so far is processed and its output is durable)."""
     names = list(topics) if topics is not None else list(STAGE_INPUT.values())
     return run_async(lambda: _lag(bootstrap, group, names))
+
+
+@contextmanager
+def own_broker(data_dir: Path) -> Iterator[str]:
+    """A broker of the test's own (no other test's records in its topics), with every topic."""
+    port, cport = free_ports(2)
+    broker = LocalBroker(
+        port, data_dir, REPO_ROOT / ".tickerwire" / "kafka" / "libs", "512m", controller_port=cport
+    )
+    broker.up(timeout=180)
+    try:
+        run_async(lambda: ensure_topics(broker.bootstrap, load_topic_specs()))
+        yield broker.bootstrap
+    finally:
+        broker.down()
+
+
+@contextmanager
+def fake_openai_server(**kwargs: Any) -> Iterator[FakeOpenAI]:
+    """A :class:`FakeOpenAI` served from its own event loop on a thread, for sync e2e tests."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fake-openai", daemon=True)
+    thread.start()
+    server = FakeOpenAI(**kwargs)
+    try:
+        asyncio.run_coroutine_threadsafe(server.__aenter__(), loop).result(30)
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.aclose(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()
+
+
+async def _dead_letters(bootstrap: str, prefix: str) -> list[DlqRecord]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        parts = [
+            TopicPartition(DLQ_TOPIC, p) for p in consumer.partitions_for_topic(DLQ_TOPIC) or ()
+        ]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        out: list[DlqRecord] = []
+        while any(await consumer.position(tp) < ends[tp] for tp in parts):
+            batch = await consumer.getmany(*parts, timeout_ms=1000)
+            out += [DlqRecord.from_bytes(r.value) for recs in batch.values() for r in recs]
+        return [d for d in out if (d.doc_id or "").startswith(prefix)]
+    finally:
+        await consumer.stop()
+
+
+def dead_letters(bootstrap: str, prefix: str) -> list[DlqRecord]:
+    """Every dead letter so far about a document whose id starts with ``prefix``."""
+    return run_async(lambda: _dead_letters(bootstrap, prefix))

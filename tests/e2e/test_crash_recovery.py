@@ -17,14 +17,13 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.stream_support import own_broker as start_own_broker
 from tests.e2e.stream_support import stage_lag
 from tests.e2e.support import Worker, expected_chunk_ids, wait_until
 from tests.e2e.test_pipeline_e2e import delete_doc, make_doc, paragraph, produce
-from tests.kafka_support import free_port, free_ports, run_async
+from tests.kafka_support import free_port, run_async
 from tickerwire.adapters.embed_factory import open_embedder
 from tickerwire.adapters.index_factory import open_index
-from tickerwire.adapters.kafka_admin import ensure_topics, load_topic_specs
-from tickerwire.adapters.kafka_broker import REPO_ROOT, LocalBroker
 from tickerwire.core.settings import Settings
 from tickerwire.runtime import chunker_for
 
@@ -36,20 +35,8 @@ CHUNK_TOKENS = 64
 
 @pytest.fixture
 def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port, cport = free_ports(2)
-    broker = LocalBroker(
-        port,
-        tmp_path_factory.mktemp("kafka-crash"),
-        REPO_ROOT / ".tickerwire" / "kafka" / "libs",
-        "512m",
-        controller_port=cport,
-    )
-    broker.up(timeout=180)
-    try:
-        run_async(lambda: ensure_topics(broker.bootstrap, load_topic_specs()))
-        yield broker.bootstrap
-    finally:
-        broker.down()
+    with start_own_broker(tmp_path_factory.mktemp("kafka-crash")) as bootstrap:
+        yield bootstrap
 
 
 def stream(

@@ -6,11 +6,14 @@ records; a fatal one stops the worker with nothing dead-lettered and the batch u
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from types import SimpleNamespace
+from typing import Any
 
+from faust.types import TP
 from prometheus_client import REGISTRY
 from tests.stage_support import ListSender, chunk_msg
+from tests.unit.test_sequencing import FakeLog
 
 from tickerwire.core.errors import (
     BrokerUnavailableError,
@@ -22,12 +25,15 @@ from tickerwire.core.errors import (
 )
 from tickerwire.core.ports import Point, SparseVector
 from tickerwire.core.records import VectorRecord, parse_record
-from tickerwire.core.topics import VECTORS_TOPIC
-from tickerwire.stages.app import run_batch
+from tickerwire.core.topics import CHUNKS_TOPIC, VECTORS_TOPIC
+from tickerwire.stages.app import run_batch, sequenced_batch
 from tickerwire.stages.base import InMsg, OutMsg
 from tickerwire.stages.embed import EmbedStage
 from tickerwire.stages.index import IndexStage
 from tickerwire.stages.retry import RetryPolicy
+from tickerwire.stages.sequencing import Sequencer
+
+P0 = TP(CHUNKS_TOPIC, 0)
 
 
 class Sleeps:
@@ -67,16 +73,13 @@ class OneHotSparse:
 
 
 class Stops:
-    """The worker's stop: records the call and, like the real one, never returns."""
+    """The worker's stop: records the call."""
 
     def __init__(self) -> None:
-        self.called = asyncio.Event()
         self.errors: list[BaseException] = []
 
     async def __call__(self, stage: str, exc: BaseException) -> None:
         self.errors.append(exc)
-        self.called.set()
-        await asyncio.Event().wait()
 
 
 def retries(stage: str, error_class: str) -> float:
@@ -88,6 +91,25 @@ def retries(stage: str, error_class: str) -> float:
 
 def batch_of(n: int) -> list[InMsg]:
     return [chunk_msg(i, f"text {i}") for i in range(n)]
+
+
+def events(start: int, stop: int) -> list[Any]:
+    """faust events of chunk records start..stop-1 of partition 0, as the agent gets them."""
+    out = []
+    for i in range(start, stop):
+        msg = chunk_msg(i, f"text {i}")
+        message = SimpleNamespace(
+            tp=P0,
+            topic=msg.topic,
+            partition=0,
+            offset=i,
+            key=msg.key,
+            value=msg.value,
+            headers=[],
+            timestamp=None,
+        )
+        out.append(SimpleNamespace(message=message))
+    return out
 
 
 def vector_docs(sender: ListSender) -> list[str]:
@@ -169,7 +191,7 @@ async def test_a_permanent_error_dead_letters_only_the_bad_records() -> None:
     assert dead[0].original.offset == 2
     indexed = sorted(p.payload["doc_id"] for p in index.points.values())
     assert indexed == ["d0", "d1", "d3", "d4", "d6", "d7"]
-    assert not stops.called.is_set()
+    assert stops.errors == []
 
 
 async def test_a_permanent_embedding_error_dead_letters_only_that_chunk() -> None:
@@ -209,16 +231,32 @@ async def test_a_rejected_api_key_stops_the_worker_with_nothing_dead_lettered_or
     stage = EmbedStage(sender=sender, embedder=embedder, sparse=OneHotSparse())
     stops = Stops()
     sleeps = Sleeps()
-    task = asyncio.create_task(
-        run_batch(
-            "embed", stage.handle, sender, batch_of(4), policy=RetryPolicy(sleep=sleeps), stop=stops
+    log = FakeLog(records={P0: list(range(10))})
+    sequencer = Sequencer(log, {CHUNKS_TOPIC: "embed"})
+
+    def run(batch: list[InMsg]) -> Awaitable[bool]:
+        return run_batch(
+            "embed", stage.handle, sender, batch, policy=RetryPolicy(sleep=sleeps), stop=stops
         )
-    )
-    await asyncio.wait_for(stops.called.wait(), timeout=10)
-    await asyncio.sleep(0)
-    assert not task.done()  # run_batch never returns, so the agent never acks the batch
+
+    await sequenced_batch("embed", CHUNKS_TOPIC, events(0, 4), sequencer, run)
     assert [type(e).__name__ for e in stops.errors] == ["EmbeddingRejectedError"]
     assert sender.sent == []  # nothing dead-lettered (nor produced)
     assert embedder.calls == 1 and sleeps.waits == []  # neither retried nor narrowed down
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    assert sequencer.committable(P0) == 0  # the batch is not acknowledged
+    # While the worker stops, nothing after the failed batch is processed or committed.
+    await sequenced_batch("embed", CHUNKS_TOPIC, events(4, 6), sequencer, run)
+    assert embedder.calls == 1 and sequencer.committable(P0) == 0
+
+
+async def test_a_processed_batch_becomes_committable() -> None:
+    sender = ListSender()
+    stage = EmbedStage(sender=sender, embedder=FaultyEmbedder(), sparse=OneHotSparse())
+    sequencer = Sequencer(FakeLog(records={P0: list(range(10))}), {CHUNKS_TOPIC: "embed"})
+
+    def run(batch: list[InMsg]) -> Awaitable[bool]:
+        return run_batch("embed", stage.handle, sender, batch, policy=RetryPolicy(sleep=Sleeps()))
+
+    await sequenced_batch("embed", CHUNKS_TOPIC, events(0, 4), sequencer, run)
+    assert sequencer.committable(P0) == 4
+    assert vector_docs(sender) == ["d0", "d1", "d2", "d3"]

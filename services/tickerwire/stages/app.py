@@ -7,7 +7,6 @@ faust and aiokafka internals it needs sit behind :mod:`tickerwire.adapters.faust
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
@@ -78,15 +77,14 @@ class StageDeps:
 
 
 async def stop_worker(stage: str, exc: BaseException) -> None:
-    """Stop the whole worker cleanly, leaving the batch unacknowledged; never returns."""
+    """Start the worker's one clean stop path (SIGTERM: drain, commit, close)."""
     log.critical(
         "fatal_error_stopping_worker",
         stage=stage,
         error_class=type(exc).__name__,
         reason=str(exc),
     )
-    os.kill(os.getpid(), signal.SIGTERM)  # the worker's one stop path: drain, commit, close
-    await asyncio.Event().wait()  # the shutdown cancels this task; the batch is not acked
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def run_batch(
@@ -97,18 +95,18 @@ async def run_batch(
     *,
     policy: RetryPolicy = DEFAULT_POLICY,
     stop: StopWorker = stop_worker,
-) -> None:
-    """Run ``handler`` on ``batch``; return only once every record is processed or dead-lettered.
+) -> bool:
+    """Run ``handler`` on ``batch`` until every record is processed or dead-lettered: True.
 
-    The agent acknowledges the batch once this returns. What the handler raises decides
-    (:func:`tickerwire.stages.retry.classify`):
+    The agent lets the batch's offsets be committed only when this returns True. What the
+    handler raises decides (:func:`tickerwire.stages.retry.classify`):
 
     - retriable (429, 5xx, timeouts, Kafka away): the whole batch is retried with backoff for as
       long as the fault lasts, so consumption pauses; nothing is dead-lettered;
     - permanent (the record is bad): the batch is bisected until the bad records are alone, and
       only they are dead-lettered;
-    - fatal (a rejected API key, bad settings): ``stop`` stops the worker and never returns, so
-      the batch is never acknowledged and is consumed again after the restart;
+    - fatal (a rejected API key, bad settings): ``stop`` stops the worker and this returns False:
+      the batch is never committed, so it is consumed again after the restart;
     - any other exception is a bug the record triggers: it is narrowed down like a permanent
       error and the record that raises it alone is dead-lettered (error class = the exception's
       type), so one odd record cannot stop the stream.
@@ -120,14 +118,40 @@ async def run_batch(
         log.exception("batch_failed", stage=stage, outcome=outcome, size=len(batch))
         if outcome == "fatal":
             await stop(stage, exc)
-            return
+            return False
         if len(batch) > 1:
             mid = len(batch) // 2
             for part in (batch[:mid], batch[mid:]):
-                await run_batch(stage, handler, sender, part, policy=policy, stop=stop)
-            return
+                if not await run_batch(stage, handler, sender, part, policy=policy, stop=stop):
+                    return False
+            return True
         dead = [DeadLetters(stage).message(m, exc) for m in batch]
         await _dead_letter(stage, sender, dead, policy)
+    return True
+
+
+async def sequenced_batch(
+    stage: StageName,
+    topic: str,
+    events: Sequence[EventT[Any]],
+    sequencer: Sequencer,
+    run: Callable[[list[InMsg]], Awaitable[bool]],
+) -> None:
+    """Hand the events the sequencer admits to ``run`` (run_batch) and mark them processed.
+
+    When ``run`` reports a fatal error the sequencer is halted instead: the batch and everything
+    after it stay uncommitted, and are consumed again after the restart.
+    """
+    tickets = await sequencer.admit([(e.message.tp, e.message.offset) for e in events])
+    batch = [in_msg(e) for e, t in zip(events, tickets, strict=True) if t is not None]
+    STAGE_BUFFER.labels(stage=stage).set(len(batch))
+    try:
+        if batch and not await run(batch):
+            sequencer.halt()
+            return
+        sequencer.done(topic, tickets)
+    finally:
+        STAGE_BUFFER.labels(stage=stage).set(0)
 
 
 async def _dead_letter(
@@ -232,17 +256,17 @@ def _register_agent(
         # crash is never committed, so it is consumed again after the restart.
         if not isinstance(stream, BatchingStream):
             raise TypeError(f"the {name} agent needs a BatchingStream, got {type(stream)}")
+
+        def run(batch: list[InMsg]) -> Awaitable[bool]:
+            return run_batch(name, handler, sender, batch)
+
         batches = stream.noack_batches(size, within)
         async for events in batches:
-            tickets = await sequencer.admit([(e.message.tp, e.message.offset) for e in events])
-            batch = [in_msg(e) for e, t in zip(events, tickets, strict=True) if t is not None]
-            STAGE_BUFFER.labels(stage=name).set(len(batch))
-            if batch:
-                await run_batch(name, handler, sender, batch)
-            sequencer.done(topic_name, tickets)
-            for event in events:  # faust's own housekeeping; commits come from the sequencer
+            await sequenced_batch(name, topic_name, events, sequencer, run)
+            # faust's own housekeeping (its shutdown waits for these acks); commits come from
+            # the sequencer only.
+            for event in events:
                 await stream.ack(event)
-            STAGE_BUFFER.labels(stage=name).set(0)
 
     agent.__name__ = f"{name}_agent"
     agent.__qualname__ = agent.__name__

@@ -113,6 +113,7 @@ class Sequencer:
         self._parts: dict[TP, _Partition] = {}
         self._epoch = 0
         self._busy: dict[str, bool] = {}  # topic -> a batch is being processed
+        self._halted = False
         self._last_admit: dict[str, float] = {}
 
     def owns(self, topic: str) -> bool:
@@ -137,9 +138,16 @@ class Sequencer:
         for tp in [tp for tp in self._parts if tp not in keep]:
             del self._parts[tp]
 
+    def halt(self) -> None:
+        """The worker is stopping after a fatal error: admit nothing more, so no commit moves
+        past the batch that failed (it and everything after it are consumed again)."""
+        self._halted = True
+
     async def admit(self, records: Sequence[tuple[TP, int]]) -> list[Ticket | None]:
         """For each (partition, offset), in delivery order: a ticket to process it, or None to
         skip it (already processed, or a record that must first be preceded by missing ones)."""
+        if self._halted:
+            return [None] * len(records)
         now = self._clock()
         out: list[Ticket | None] = []
         for tp, offset in records:
@@ -231,6 +239,8 @@ class Sequencer:
         Looks only at topics whose agent is idle, so records still waiting in faust's buffers
         behind a long batch are not mistaken for lost ones.
         """
+        if self._halted:
+            return
         now = self._clock()
         for tp, part in list(self._parts.items()):
             topic = tp.topic
