@@ -21,11 +21,16 @@ from tickerwire.core.records import DlqRecord
 from tickerwire.core.topics import DLQ_TOPIC, STAGE_INPUT
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
-    await consumer.topics()  # fetches the cluster's metadata
-    return [
-        TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())
-    ]
+async def _partitions(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    parts = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+    assert parts, f"no partitions found for {topics}"
+    return sorted(parts)
 
 
 async def _lag(bootstrap: str, group: str, topics: Iterable[str]) -> int:
@@ -34,12 +39,12 @@ async def _lag(bootstrap: str, group: str, topics: Iterable[str]) -> int:
     await admin.start()
     await consumer.start()
     try:
-        parts = await _partitions(consumer, topics)
+        parts = await _partitions(bootstrap, topics)
         ends = await consumer.end_offsets(parts)
         committed = await admin.list_consumer_group_offsets(group, partitions=parts)
-        return sum(
-            max(ends[tp] - (committed[tp].offset if tp in committed else 0), 0) for tp in parts
-        )
+        # -1: nothing committed (the partition never had a record for the group to process)
+        done = {tp: max(committed[tp].offset, 0) if tp in committed else 0 for tp in parts}
+        return sum(max(ends[tp] - done[tp], 0) for tp in parts)
     finally:
         await consumer.stop()
         await admin.close()
@@ -88,10 +93,7 @@ async def _dead_letters(bootstrap: str, prefix: str) -> list[DlqRecord]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()
-        parts = [
-            TopicPartition(DLQ_TOPIC, p) for p in consumer.partitions_for_topic(DLQ_TOPIC) or ()
-        ]
+        parts = await _partitions(bootstrap, [DLQ_TOPIC])
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         ends = await consumer.end_offsets(parts)
