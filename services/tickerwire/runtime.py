@@ -215,10 +215,21 @@ class IndexMaintenance(mode.Service):
 class TickerwireWorker(faust.Worker):
     """faust's worker with tickerwire's structlog setup; SIGTERM and SIGINT drain and commit."""
 
-    def __init__(self, *args: Any, settings: Settings, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, settings: Settings, resources: Resources | None = None, **kwargs: Any
+    ) -> None:
         self._tw_settings = settings
+        self._resources = resources
         super().__init__(*args, **kwargs)
         self.spinner = None  # faust's terminal spinner writes escape codes into JSON logs
+
+    def _shutdown_loop(self) -> None:
+        # The services have stopped; close the resources on the worker's loop before mode closes
+        # it: the OpenAI embedder's HTTP client cannot be closed from another loop ("Event loop
+        # is closed" made a clean SIGTERM exit with status 1).
+        if self._resources is not None:
+            self.loop.run_until_complete(self._resources.aclose())
+        super()._shutdown_loop()
 
     def _setup_logging(self) -> None:
         configure_logging(
@@ -260,6 +271,7 @@ def run_worker(
         app,
         *services,
         settings=settings,
+        resources=res,
         loop=loop,
         loglevel="WARNING",
         redirect_stdouts=False,

@@ -98,9 +98,11 @@ async def _dead_letters(bootstrap: str, prefix: str) -> list[DlqRecord]:
         await consumer.seek_to_beginning(*parts)
         ends = await consumer.end_offsets(parts)
         out: list[DlqRecord] = []
-        while any(await consumer.position(tp) < ends[tp] for tp in parts):
+        positions = {tp: await consumer.position(tp) for tp in parts}
+        while any(positions[tp] < ends[tp] for tp in parts):
             batch = await consumer.getmany(*parts, timeout_ms=1000)
             out += [DlqRecord.from_bytes(r.value) for recs in batch.values() for r in recs]
+            positions = {tp: await consumer.position(tp) for tp in parts}
         return [d for d in out if (d.doc_id or "").startswith(prefix)]
     finally:
         await consumer.stop()
