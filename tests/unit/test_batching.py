@@ -10,7 +10,7 @@ from typing import Any
 import faust
 import pytest
 
-from tickerwire.stages.batching import BatchingStream
+from tickerwire.adapters.faust_batching import BatchingStream
 
 
 @pytest.fixture

@@ -17,12 +17,12 @@ import faust
 import structlog
 from faust.types import EventT
 
+from tickerwire.adapters.faust_batching import BatchingStream
 from tickerwire.adapters.faust_kafka import FaustPartitionLog, FaustSender, install_stage_consumer
 from tickerwire.core.metrics import STAGE_BUFFER
 from tickerwire.core.settings import Settings
 from tickerwire.core.topics import ALL_STAGES, STAGE_INPUT, StageName
 from tickerwire.stages.base import DeadLetters, InMsg, OutMsg, Sender
-from tickerwire.stages.batching import BatchingStream
 from tickerwire.stages.retry import DEFAULT_POLICY, RetryPolicy, classify
 from tickerwire.stages.sequencing import Sequencer
 
