@@ -4,24 +4,15 @@ come out as tickerwire errors (:mod:`tickerwire.adapters.kafka_errors`)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol
+from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
 
 from tickerwire.adapters.kafka_errors import kafka_errors
 
-
-class Delivery(Protocol):
-    """Where Kafka stored a record (aiokafka's ``RecordMetadata``)."""
-
-    @property
-    def topic(self) -> str: ...
-
-    @property
-    def partition(self) -> int: ...
-
-    @property
-    def offset(self) -> int: ...
+#: Where Kafka stored a record (topic, partition, offset, timestamp).
+Delivery: TypeAlias = RecordMetadata
 
 
 class KafkaRecordProducer:
