@@ -17,6 +17,7 @@ run: setup
 lint:
 	.venv/bin/ruff check services tests bench deploy/grafana
 	.venv/bin/ruff format --check services tests bench deploy/grafana
+	.venv/bin/lint-imports
 	@if command -v docker-compose >/dev/null; then docker-compose config -q && echo "docker-compose.yml: valid"; \
 	  else echo "docker-compose not installed: compose file not validated"; fi
 

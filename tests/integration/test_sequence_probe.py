@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.types import TP
 
 from tests.kafka_support import run_async
-from tickerwire.stages.sequencing import FaustPartitionLog
+from tickerwire.adapters.faust_kafka import FaustPartitionLog
 
 pytestmark = pytest.mark.kafka
 

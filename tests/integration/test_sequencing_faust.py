@@ -94,7 +94,7 @@ async def _scenario(bootstrap: str, data_dir: Path) -> None:
     await app.start()
     try:
         await asyncio.wait_for(ready.wait(), 120)
-        sequencer = type(app.consumer).sequencer  # type: ignore[attr-defined]
+        sequencer = type(app.consumer).ledger  # type: ignore[attr-defined]
         consumer: Any = app.consumer
 
         start = await _end_offset(bootstrap)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from faust.types import TP
 
+from tickerwire.core.errors import BrokerUnavailableError
 from tickerwire.stages.sequencing import Sequencer, Ticket
 
 T = "tickerwire.docs.chunks"
@@ -185,8 +186,6 @@ def test_watch_leaves_an_idle_partition_alone_when_the_rest_is_empty_or_busy() -
 
 
 def test_a_failing_offset_lookup_is_retried_and_a_failing_seek_is_asked_again() -> None:
-    from aiokafka.errors import KafkaConnectionError
-
     class Flaky(FakeLog):
         lookups = 0
         failing_seeks = 1
@@ -194,13 +193,13 @@ def test_a_failing_offset_lookup_is_retried_and_a_failing_seek_is_asked_again() 
         async def committed(self, tp: TP) -> int | None:
             self.lookups += 1
             if self.lookups == 1:
-                raise KafkaConnectionError("broker away")
+                raise BrokerUnavailableError("broker away")
             return await super().committed(tp)
 
         async def seek(self, tp: TP, offset: int) -> None:
             if self.failing_seeks:
                 self.failing_seeks -= 1
-                raise KafkaConnectionError("broker away")
+                raise BrokerUnavailableError("broker away")
             await super().seek(tp, offset)
 
     clock = Clock()

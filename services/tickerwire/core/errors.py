@@ -66,6 +66,13 @@ class EmbeddingPermanentError(EmbeddingError, PermanentError):
     """The embedding service rejected one input for good (e.g. a 400)."""
 
 
+class EmbeddingRejectedError(EmbeddingError, ConfigError):
+    """The embedding service rejected the deployment (401/403: the API key; 404: the model).
+
+    Fatal: no retry or dead letter fixes it, so the worker stops with the batch unacknowledged.
+    """
+
+
 class ModelFilesError(ConfigError):
     """Model files are missing or do not match their pinned hashes."""
 
@@ -80,6 +87,14 @@ class IndexUnavailableError(VectorIndexError, TransientError):
 
 class BrokerError(TickerwireError):
     """The local Kafka broker could not be started, stopped or reached."""
+
+
+class BrokerUnavailableError(BrokerError, TransientError):
+    """Kafka did not answer (a timeout, a lost connection, a leader moving); retry."""
+
+
+class BrokerRejectedError(BrokerError, ConfigError):
+    """Kafka refused the request for good (e.g. not authorised): fix the settings."""
 
 
 class AnswerModelError(TickerwireError):

@@ -108,7 +108,10 @@ class Settings(BaseSettings):
     )
     openai_timeout_s: float = Field(default=30.0, gt=0, description="Per-request timeout.")
     openai_max_retries: int = Field(
-        default=6, ge=0, description="Retries of a transient API error before the stage backs off."
+        default=6,
+        ge=0,
+        description="Deprecated, unused: the stage batch path retries transient API errors for "
+        "as long as they last (tickerwire.stages.retry).",
     )
     embed_threads: int | None = Field(
         default=None, ge=1, description="ONNX Runtime threads for the local model (all cores)."

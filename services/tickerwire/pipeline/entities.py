@@ -14,6 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+# entity/v1 records go to ENTITIES_TOPIC, keyed by EntityObservation.key
+from tickerwire.core.topics import ENTITIES_TOPIC as ENTITIES_TOPIC
+
 #: Words of a legal form that end a registered company name. A rule about how companies are
 #: named ("X, Inc.", "X Corporation", "X & Co."), not a list of companies.
 LEGAL_FORMS = frozenset(
@@ -39,9 +42,6 @@ LEGAL_FORMS = frozenset(
         "holdings",
     }
 )
-
-#: The compacted topic of entity/v1 records (key: :attr:`EntityObservation.key`).
-ENTITIES_TOPIC = "tickerwire.entities"
 
 #: Longest name, in words, that is learned or looked for in a question.
 MAX_NAME_WORDS = 6

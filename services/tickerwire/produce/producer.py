@@ -17,22 +17,18 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, Self, overload
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError
-from aiokafka.structs import RecordMetadata
-
+from tickerwire.adapters.kafka_producer import Delivery, KafkaRecordProducer
 from tickerwire.core.closing import AsyncClosing
 from tickerwire.core.errors import PermanentError, TickerwireError, TooLargeError
 from tickerwire.core.logging import get_logger
 from tickerwire.core.metrics import PRODUCE_REJECTED, PRODUCED
 from tickerwire.core.records import RawDocument
 from tickerwire.core.settings import Settings
+from tickerwire.core.topics import RAW_TOPIC
 from tickerwire.produce.readers import check_document
 
 __all__ = ["RAW_TOPIC", "DocumentProducer"]
 
-#: The compacted topic every raw document goes to.
-RAW_TOPIC = "tickerwire.docs.raw"
 
 _log = get_logger(__name__)
 _HEADROOM = 64 * 1024
@@ -65,15 +61,13 @@ class DocumentProducer(AsyncClosing):
         self._config: dict[str, Any] = {
             "bootstrap_servers": bootstrap_servers,
             "client_id": client_id,
-            "acks": "all",
-            "enable_idempotence": True,
             "linger_ms": linger_ms,
             "compression_type": compression_type,
             "request_timeout_ms": request_timeout_ms,
             # JSON escaping can double a body's size; the broker's max.message.bytes still applies.
             "max_request_size": max(1024 * 1024, 2 * max_body_bytes + _HEADROOM),
         }
-        self._producer: AIOKafkaProducer | None = None
+        self._producer: KafkaRecordProducer | None = None
         self._closed = False
         self.produced = 0
 
@@ -87,17 +81,13 @@ class DocumentProducer(AsyncClosing):
         return f"<DocumentProducer {self.bootstrap_servers} topic={self.topic} {state}>"
 
     async def start(self) -> None:
-        """Connect to the cluster; raises aiokafka's KafkaConnectionError when it is unreachable."""
+        """Connect to the cluster; raises BrokerUnavailableError when it is unreachable."""
         if self._closed:
             raise RuntimeError("DocumentProducer is closed")
         if self._producer is not None:
             return
-        producer = AIOKafkaProducer(**self._config)
-        try:
-            await producer.start()
-        except BaseException:
-            await producer.stop()
-            raise
+        producer = KafkaRecordProducer(**self._config)
+        await producer.start()
         self._producer = producer
         _log.debug("producer_started", bootstrap=self.bootstrap_servers, topic=self.topic)
 
@@ -133,7 +123,7 @@ class DocumentProducer(AsyncClosing):
             raise
         return doc if isinstance(doc, RawDocument) else checked
 
-    def _require(self) -> AIOKafkaProducer:
+    def _require(self) -> KafkaRecordProducer:
         if self._producer is None:
             raise RuntimeError(
                 "DocumentProducer is not started; use `async with` or await start()"
@@ -142,30 +132,26 @@ class DocumentProducer(AsyncClosing):
             )
         return self._producer
 
-    async def _enqueue(self, doc: RawDocument) -> asyncio.Future[RecordMetadata]:
+    async def _enqueue(self, doc: RawDocument) -> asyncio.Future[Delivery]:
         producer = self._require()
         try:
-            future: asyncio.Future[RecordMetadata] = await producer.send(
-                self.topic, value=doc.to_bytes(), key=doc.key
-            )
-        except MessageSizeTooLargeError as exc:
+            future = await producer.enqueue(self.topic, doc.key, doc.to_bytes())
+        except TooLargeError as exc:
             PRODUCE_REJECTED.labels(error_class=TooLargeError.__name__).inc()
             raise TooLargeError(f"record for {doc.doc_id} is too large for Kafka: {exc}") from exc
         return future
 
-    async def _confirm(
-        self, doc: RawDocument, future: asyncio.Future[RecordMetadata]
-    ) -> RecordMetadata:
+    async def _confirm(self, doc: RawDocument, future: asyncio.Future[Delivery]) -> Delivery:
         try:
             metadata = await future
-        except MessageSizeTooLargeError as exc:
+        except TooLargeError as exc:
             PRODUCE_REJECTED.labels(error_class=TooLargeError.__name__).inc()
             raise TooLargeError(f"record for {doc.doc_id} is too large for Kafka: {exc}") from exc
         PRODUCED.labels(topic=self.topic).inc()
         self.produced += 1
         return metadata
 
-    async def send(self, doc: RawDocument | Mapping[str, Any]) -> RecordMetadata:
+    async def send(self, doc: RawDocument | Mapping[str, Any]) -> Delivery:
         """Validate and send one document; return its partition/offset once Kafka has it."""
         checked = self.prepare(doc)
         future = await self._enqueue(checked)
@@ -177,7 +163,7 @@ class DocumentProducer(AsyncClosing):
         docs: Iterable[RawDocument | Mapping[str, Any]],
         *,
         return_exceptions: Literal[False] = False,
-    ) -> list[RecordMetadata]: ...
+    ) -> list[Delivery]: ...
 
     @overload
     async def send_batch(
@@ -185,14 +171,14 @@ class DocumentProducer(AsyncClosing):
         docs: Iterable[RawDocument | Mapping[str, Any]],
         *,
         return_exceptions: Literal[True],
-    ) -> list[RecordMetadata | Exception]: ...
+    ) -> list[Delivery | Exception]: ...
 
     async def send_batch(
         self,
         docs: Iterable[RawDocument | Mapping[str, Any]],
         *,
         return_exceptions: bool = False,
-    ) -> Sequence[RecordMetadata | Exception]:
+    ) -> Sequence[Delivery | Exception]:
         """Send many documents with all of them in flight at once, and await every acknowledgement.
 
         Results are in input order. By default every document is validated before any is sent and
@@ -208,7 +194,7 @@ class DocumentProducer(AsyncClosing):
                 if not return_exceptions:
                     raise
                 checked.append(exc)
-        pending: list[asyncio.Future[RecordMetadata] | Exception] = []
+        pending: list[asyncio.Future[Delivery] | Exception] = []
         for item in checked:
             if isinstance(item, Exception):
                 pending.append(item)
@@ -219,7 +205,7 @@ class DocumentProducer(AsyncClosing):
                 if not return_exceptions:
                     raise
                 pending.append(exc)
-        results: list[RecordMetadata | Exception] = []
+        results: list[Delivery | Exception] = []
         first_error: Exception | None = None
         for item, waiting in zip(checked, pending, strict=True):
             if isinstance(waiting, Exception):
@@ -228,7 +214,7 @@ class DocumentProducer(AsyncClosing):
             assert isinstance(item, RawDocument)
             try:
                 results.append(await self._confirm(item, waiting))
-            except (KafkaError, TickerwireError) as exc:  # await every future before raising
+            except TickerwireError as exc:  # await every future before raising
                 first_error = first_error or exc
                 results.append(exc)
         if first_error is not None and not return_exceptions:

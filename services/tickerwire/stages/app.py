@@ -1,65 +1,43 @@
 """faust wiring: one faust App whose agents run the selected stages.
 
-Entry points build a :class:`StageDeps` (the composition root in :mod:`tickerwire.bootstrap`) and
-call :func:`build_app`; everything here is glue between faust events and stage handlers.
+Entry points build a :class:`StageDeps` (the composition root is :mod:`tickerwire.runtime`) and
+call :func:`build_app`; everything here is glue between faust events and stage handlers. The
+faust and aiokafka internals it needs sit behind :mod:`tickerwire.adapters.faust_kafka`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import faust
 import structlog
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import EventT
 
-from tickerwire.core.errors import TickerwireError
+from tickerwire.adapters.faust_batching import BatchingStream
+from tickerwire.adapters.faust_kafka import FaustPartitionLog, FaustSender, install_stage_consumer
 from tickerwire.core.metrics import STAGE_BUFFER
 from tickerwire.core.settings import Settings
-from tickerwire.stages.base import (
-    CHUNKS_TOPIC,
-    RAW_TOPIC,
-    VECTORS_TOPIC,
-    DeadLetters,
-    InMsg,
-    OutMsg,
-)
-from tickerwire.stages.batching import BatchingStream
-from tickerwire.stages.sequencing import (
-    FaustPartitionLog,
-    LedgerConsumer,
-    Sequencer,
-    ledger_consumer,
-)
+from tickerwire.core.topics import ALL_STAGES, STAGE_INPUT, StageName
+from tickerwire.stages.base import DeadLetters, InMsg, OutMsg, Sender
+from tickerwire.stages.retry import DEFAULT_POLICY, RetryPolicy, classify
+from tickerwire.stages.sequencing import Sequencer
+
+__all__ = [
+    "ALL_STAGES",
+    "FaustSender",
+    "Handler",
+    "StageDeps",
+    "StageName",
+    "build_app",
+    "in_msg",
+    "run_batch",
+]
 
 log = structlog.get_logger("tickerwire.stages.app")
-
-StageName = Literal["preprocess", "embed", "index"]
-ALL_STAGES: tuple[StageName, ...] = ("preprocess", "embed", "index")
-
-#: How often a failing batch is retried before its records are dead-lettered one by one.
-BATCH_ATTEMPTS = 5
-
-
-class FaustSender:
-    """Sends through the faust app's producer and waits for every acknowledgement."""
-
-    def __init__(self, app: faust.App) -> None:
-        self._app = app
-
-    async def send_all(self, msgs: Sequence[OutMsg]) -> None:
-        producer = self._app.producer
-        futures = [
-            await producer.send(m.topic, m.key, m.value, None, None, list(m.headers) or None)
-            for m in msgs
-        ]
-        if futures:
-            await asyncio.gather(*futures)
 
 
 def in_msg(event: EventT[Any]) -> InMsg:
@@ -82,35 +60,7 @@ def in_msg(event: EventT[Any]) -> InMsg:
 
 
 Handler = Callable[[Sequence[InMsg]], Awaitable[None]]
-
-#: How long the broker may hold a fetch that finds no new data. faust hard-codes 1,500 ms, and
-#: aiokafka sends the next fetch to a broker only when the last one has returned, so records
-#: produced meanwhile to a partition the pending fetch does not cover (one whose previous records
-#: were still being handed to its stream) waited up to 1.5 s, and each stage handing records to
-#: the next paid that again (ceiling bench: 7 of its 28 fetches waited 1.5 s and came back
-#: empty while embed and index sat idle). Shorter waits mean more empty fetches when idle
-#: (measured on an idle worker, CPU of worker + broker: 6% + 7% of a core at 1,500 ms, 9% + 13%
-#: at 100 ms, 9% + 15% at 50 ms), which the embedder competes with; 100 ms is the default
-#: compromise (``TICKERWIRE_FETCH_MAX_WAIT_MS``).
-FETCH_MAX_WAIT_MS = 100
-
-
-class _PromptFetchConsumerThread(AIOKafkaConsumerThread):
-    def _create_worker_consumer(self, transport: Any) -> Any:
-        consumer = super()._create_worker_consumer(transport)
-        # Read by aiokafka when the consumer starts and builds its fetcher.
-        owner: Any = self.consumer  # the PromptFetchConsumer that made this thread
-        consumer._fetch_max_wait_ms = owner.fetch_max_wait_ms
-        return consumer
-
-
-class PromptFetchConsumer(LedgerConsumer):
-    """The stages' consumer: :class:`LedgerConsumer` with a short broker-side fetch wait."""
-
-    fetch_max_wait_ms: ClassVar[int] = FETCH_MAX_WAIT_MS
-
-    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
-        return _PromptFetchConsumerThread(self, loop=self.loop, beacon=self.beacon)
+StopWorker = Callable[[str, BaseException], Awaitable[None]]
 
 
 @dataclass
@@ -124,49 +74,10 @@ class StageDeps:
         [faust.App, faust.types.TableT[Any, Any] | None], dict[StageName, Handler]
     ]
     app_id: str = "tickerwire"
-    extra_services: list[Any] = field(default_factory=list)
 
 
-async def run_batch(stage: str, handler: Handler, sender: FaustSender, batch: list[InMsg]) -> None:
-    """Run a handler until it succeeds; after repeated failure dead-letter the batch's records.
-
-    The agent acks the batch once this returns, so it returns only when the batch is processed
-    or safely in the DLQ. A fatal error (bad settings, a rejected API key) stops the worker
-    instead, with the batch unacknowledged.
-    """
-    dead = DeadLetters(stage)  # type: ignore[arg-type]
-    delay = 0.5
-    for attempt in range(1, BATCH_ATTEMPTS + 1):
-        try:
-            await handler(batch)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            retriable = isinstance(exc, TickerwireError) and exc.retriable
-            log.exception(
-                "batch_failed", stage=stage, attempt=attempt, retriable=retriable, size=len(batch)
-            )
-            if attempt == BATCH_ATTEMPTS:
-                if len(batch) > 1:
-                    # Narrow the failure down: records that work alone still go through.
-                    for one in batch:
-                        await run_batch(stage, handler, sender, [one])
-                    return
-                await _dead_letter_forever(sender, [dead.message(m, exc, attempt) for m in batch])
-                return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-        else:
-            return
-
-
-def is_fatal(exc: BaseException) -> bool:
-    """Errors no retry or dead letter can fix: bad settings, a rejected API key."""
-    return isinstance(exc, TickerwireError) and not exc.retriable and not exc.dead_letter
-
-
-async def _stop_worker(stage: str, exc: BaseException) -> None:
-    """Stop the whole worker cleanly, leaving the batch unacknowledged; never returns."""
+async def stop_worker(stage: str, exc: BaseException) -> None:
+    """Start the worker's one clean stop path (SIGTERM: drain, commit, close)."""
     log.critical(
         "fatal_error_stopping_worker",
         stage=stage,
@@ -174,22 +85,80 @@ async def _stop_worker(stage: str, exc: BaseException) -> None:
         reason=str(exc),
     )
     os.kill(os.getpid(), signal.SIGTERM)
-    await asyncio.Event().wait()  # the shutdown cancels this task; the batch is not acked
 
 
-async def _dead_letter_forever(sender: FaustSender, msgs: list[OutMsg]) -> None:
-    delay = 0.5
-    while True:
-        try:
-            await sender.send_all(msgs)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("dlq_send_failed", records=len(msgs))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-        else:
+async def run_batch(
+    stage: StageName,
+    handler: Handler,
+    sender: Sender,
+    batch: Sequence[InMsg],
+    *,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    stop: StopWorker = stop_worker,
+) -> bool:
+    """Run ``handler`` on ``batch`` until every record is processed or dead-lettered: True.
+
+    The agent lets the batch's offsets be committed only when this returns True. What the
+    handler raises decides (:func:`tickerwire.stages.retry.classify`):
+
+    - retriable (429, 5xx, timeouts, Kafka away): the whole batch is retried with backoff for as
+      long as the fault lasts, so consumption pauses; nothing is dead-lettered;
+    - permanent (the record is bad): the batch is bisected until the bad records are alone, and
+      only they are dead-lettered;
+    - fatal (a rejected API key, bad settings): ``stop`` stops the worker and this returns False:
+      the batch is never committed, so it is consumed again after the restart;
+    - any other exception is a bug the record triggers: it is narrowed down like a permanent
+      error and the record that raises it alone is dead-lettered (error class = the exception's
+      type), so one odd record cannot stop the stream.
+    """
+    try:
+        await policy.call(lambda: handler(batch), stage=stage)
+    except Exception as exc:
+        outcome = classify(exc)
+        log.exception("batch_failed", stage=stage, outcome=outcome, size=len(batch))
+        if outcome == "fatal":
+            await stop(stage, exc)
+            return False
+        if len(batch) > 1:
+            mid = len(batch) // 2
+            for part in (batch[:mid], batch[mid:]):
+                if not await run_batch(stage, handler, sender, part, policy=policy, stop=stop):
+                    return False
+            return True
+        dead = [DeadLetters(stage).message(m, exc) for m in batch]
+        await _dead_letter(stage, sender, dead, policy)
+    return True
+
+
+async def sequenced_batch(
+    stage: StageName,
+    topic: str,
+    events: Sequence[EventT[Any]],
+    sequencer: Sequencer,
+    run: Callable[[list[InMsg]], Awaitable[bool]],
+) -> None:
+    """Hand the events the sequencer admits to ``run`` (run_batch) and mark them processed.
+
+    When ``run`` reports a fatal error the sequencer is halted instead: the batch and everything
+    after it stay uncommitted, and are consumed again after the restart.
+    """
+    tickets = await sequencer.admit([(e.message.tp, e.message.offset) for e in events])
+    batch = [in_msg(e) for e, t in zip(events, tickets, strict=True) if t is not None]
+    STAGE_BUFFER.labels(stage=stage).set(len(batch))
+    try:
+        if batch and not await run(batch):
+            sequencer.halt()
             return
+        sequencer.done(topic, tickets)
+    finally:
+        STAGE_BUFFER.labels(stage=stage).set(0)
+
+
+async def _dead_letter(
+    stage: StageName, sender: Sender, msgs: list[OutMsg], policy: RetryPolicy
+) -> None:
+    """Send dead letters until Kafka has them: whatever fails, giving up would lose them."""
+    await policy.until_sent(lambda: sender.send_all(msgs), stage=stage, event="dlq_send_failed")
 
 
 def build_app(deps: StageDeps) -> faust.App:
@@ -236,15 +205,13 @@ def build_app(deps: StageDeps) -> faust.App:
             use_partitioner=True,
             help="Per-document state: version, content hash, current chunk ids.",
         )
-    topics = {"preprocess": RAW_TOPIC, "embed": CHUNKS_TOPIC, "index": VECTORS_TOPIC}
+    topics = STAGE_INPUT
     # The agents, not faust, decide which offsets are processed and committed (see
     # stages/sequencing.py for why).
     sequencer = Sequencer(
         FaustPartitionLog(app, s.kafka_bootstrap), {topics[n]: n for n in deps.stages}
     )
-    app.transport.Consumer = ledger_consumer(  # type: ignore[misc]
-        sequencer, PromptFetchConsumer, fetch_max_wait_ms=s.fetch_max_wait_ms
-    )
+    install_stage_consumer(app, sequencer, fetch_max_wait_ms=s.fetch_max_wait_ms)
 
     async def watch_sequences() -> None:
         await sequencer.watch()
@@ -272,7 +239,7 @@ def build_app(deps: StageDeps) -> faust.App:
 
 def _register_agent(
     app: faust.App,
-    name: str,
+    name: StageName,
     topic: faust.TopicT,
     handler: Handler,
     sender: FaustSender,
@@ -289,17 +256,17 @@ def _register_agent(
         # crash is never committed, so it is consumed again after the restart.
         if not isinstance(stream, BatchingStream):
             raise TypeError(f"the {name} agent needs a BatchingStream, got {type(stream)}")
+
+        def run(batch: list[InMsg]) -> Awaitable[bool]:
+            return run_batch(name, handler, sender, batch)
+
         batches = stream.noack_batches(size, within)
         async for events in batches:
-            tickets = await sequencer.admit([(e.message.tp, e.message.offset) for e in events])
-            batch = [in_msg(e) for e, t in zip(events, tickets, strict=True) if t is not None]
-            STAGE_BUFFER.labels(stage=name).set(len(batch))
-            if batch:
-                await run_batch(name, handler, sender, batch)
-            sequencer.done(topic_name, tickets)
-            for event in events:  # faust's own housekeeping; commits come from the sequencer
+            await sequenced_batch(name, topic_name, events, sequencer, run)
+            # faust's own housekeeping (its shutdown waits for these acks); commits come from
+            # the sequencer only.
+            for event in events:
                 await stream.ack(event)
-            STAGE_BUFFER.labels(stage=name).set(0)
 
     agent.__name__ = f"{name}_agent"
     agent.__qualname__ = agent.__name__

@@ -1,4 +1,4 @@
-"""What every stage shares: the message shapes, durable sending, dead letters and retries.
+"""What every stage shares: the message shapes, durable sending and dead letters.
 
 Stage handlers work on :class:`InMsg` batches and hand :class:`OutMsg` lists to a :class:`Sender`,
 so they can be tested without faust; the faust glue lives in :mod:`tickerwire.stages.app`.
@@ -6,24 +6,27 @@ so they can be tested without faust; the faust glue lives in :mod:`tickerwire.st
 
 from __future__ import annotations
 
-import asyncio
-import random
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import structlog
 
-from tickerwire.core.errors import TickerwireError
-from tickerwire.core.metrics import DLQ_RECORDS, STAGE_RECORDS, STAGE_RETRIES
-from tickerwire.core.records import DlqOriginal, DlqRecord, Stage
+from tickerwire.core.metrics import DLQ_RECORDS, STAGE_RECORDS
+from tickerwire.core.records import DlqOriginal, DlqRecord
+from tickerwire.core.topics import CHUNKS_TOPIC, DLQ_TOPIC, RAW_TOPIC, VECTORS_TOPIC, Stage
 
-RAW_TOPIC = "tickerwire.docs.raw"
-CHUNKS_TOPIC = "tickerwire.docs.chunks"
-VECTORS_TOPIC = "tickerwire.docs.vectors"
-DLQ_TOPIC = "tickerwire.docs.dlq"
+__all__ = [
+    "CHUNKS_TOPIC",
+    "DLQ_TOPIC",
+    "RAW_TOPIC",
+    "VECTORS_TOPIC",
+    "DeadLetters",
+    "InMsg",
+    "OutMsg",
+    "Sender",
+]
 
-T = TypeVar("T")
 log = structlog.get_logger("tickerwire.stages")
 
 
@@ -110,42 +113,3 @@ class DeadLetters:
             **msg.log_context(),
         )
         return OutMsg(topic=self.topic, key=msg.key or b"", value=record.to_bytes())
-
-
-@dataclass
-class RetryPolicy:
-    """Exponential backoff with full jitter for transient errors; forever unless bounded.
-
-    A stage retrying holds its batch, so its consumer stops reading: that is the back-pressure.
-    ``retry_after`` from the error (e.g. HTTP Retry-After) is honoured when it is longer.
-    """
-
-    initial: float = 0.2
-    maximum: float = 30.0
-    max_attempts: int | None = None
-    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
-
-    async def run(self, stage: str, fn: Callable[[], Awaitable[T]]) -> T:
-        """Call ``fn`` until it succeeds or raises an error that is not retriable."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await fn()
-            except TickerwireError as exc:
-                if not exc.retriable or (
-                    self.max_attempts is not None and attempt >= self.max_attempts
-                ):
-                    raise
-                backoff = random.uniform(0, min(self.maximum, self.initial * 2 ** (attempt - 1)))
-                delay = max(backoff, exc.retry_after or 0.0)
-                STAGE_RETRIES.labels(stage=stage, error_class=exc.error_class).inc()
-                log.warning(
-                    "transient_error_retrying",
-                    stage=stage,
-                    error_class=exc.error_class,
-                    reason=exc.reason,
-                    attempt=attempt,
-                    delay_s=round(delay, 3),
-                )
-                await self.sleep(delay)

@@ -1,8 +1,8 @@
 """The embed stage: batch chunks, embed them off the event loop, pass commits through in order.
 
-A transient embedder fault is retried with backoff (the batch is held, so consumption pauses);
-a permanent one is narrowed down to the failing chunk by bisection and only that chunk is
-dead-lettered.
+A permanent embedder fault is narrowed down to the failing chunk by bisection and only that chunk
+is dead-lettered. Anything else (a transient or fatal fault) is raised to the batch path,
+:func:`tickerwire.stages.app.run_batch`, which retries or stops the worker.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tickerwire.core.records import (
     VectorRecord,
     parse_record,
 )
-from tickerwire.stages.base import VECTORS_TOPIC, DeadLetters, InMsg, OutMsg, RetryPolicy, Sender
+from tickerwire.stages.base import VECTORS_TOPIC, DeadLetters, InMsg, OutMsg, Sender
 
 log = structlog.get_logger("tickerwire.stages.embed")
 
@@ -38,13 +38,11 @@ class EmbedStage:
         sender: Sender,
         embedder: Embedder,
         sparse: SparseEncoder,
-        retry: RetryPolicy | None = None,
         out_topic: str = VECTORS_TOPIC,
     ) -> None:
         self._sender = sender
         self._embedder = embedder
         self._sparse = sparse
-        self._retry = retry or RetryPolicy()
         self._out_topic = out_topic
         self._dead = DeadLetters("embed")
 
@@ -125,6 +123,5 @@ class EmbedStage:
             return await self._dense(chunks[:mid]) + await self._dense(chunks[mid:])
 
     async def _call(self, chunks: list[ChunkRecord]) -> list[list[float]]:
-        """One embedding call with retries; the embedder adapters count calls and texts."""
-        texts = [c.embed_text for c in chunks]
-        return await self._retry.run(self.stage, lambda: self._embedder.embed_documents(texts))
+        """One embedding call; the embedder adapters count calls and texts."""
+        return await self._embedder.embed_documents([c.embed_text for c in chunks])

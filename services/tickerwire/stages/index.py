@@ -1,7 +1,8 @@
 """The index stage: upsert vectors in batches and apply commits (delete what a commit omits).
 
 Kafka offsets move only after the index has acknowledged every write of the batch, so a crash
-replays the batch; upserts by content-addressed id and commit deletes are idempotent.
+replays the batch; upserts by content-addressed id and commit deletes are idempotent, which is also
+why the batch path may retry a whole batch after a transient index fault.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tickerwire.core.metrics import (
 from tickerwire.core.payload import IndexPayload
 from tickerwire.core.ports import Point, SparseVector, VectorIndex
 from tickerwire.core.records import CommitRecord, VectorRecord, parse_record
-from tickerwire.stages.base import DeadLetters, InMsg, OutMsg, RetryPolicy, Sender
+from tickerwire.stages.base import DeadLetters, InMsg, OutMsg, Sender
 
 log = structlog.get_logger("tickerwire.stages.index")
 
@@ -48,13 +49,11 @@ class IndexStage:
         *,
         index: VectorIndex,
         sender: Sender,
-        retry: RetryPolicy | None = None,
         on_applied: Callable[[Sequence[VectorRecord | CommitRecord]], Awaitable[None]]
         | None = None,
     ) -> None:
         self._index = index
         self._sender = sender
-        self._retry = retry or RetryPolicy()
         self._dead = DeadLetters("index")
         #: called with a batch's records once its writes are durable (the live event feed).
         self._on_applied = on_applied
@@ -100,7 +99,7 @@ class IndexStage:
             commits.reverse()
             if points:
                 batch_points = list(points.values())
-                await self._retry.run(self.stage, lambda: self._index.upsert(batch_points))
+                await self._index.upsert(batch_points)
             if commits:
                 await self._apply(commits)
             if self._on_applied is not None and commits:
@@ -116,7 +115,7 @@ class IndexStage:
     async def _apply(self, commits: list[tuple[CommitRecord, set[str]]]) -> None:
         """Apply the batch's commits in order, in one index call."""
         ops = [(c.doc_id, sorted(keep)) for c, keep in commits]
-        removed = await self._retry.run(self.stage, lambda: self._index.apply_commits(ops))
+        removed = await self._index.apply_commits(ops)
         INDEX_COMMITS.labels(backend=self._index.backend).inc(len(commits))
         now = datetime.now(UTC).timestamp()
         for commit, _ in commits:

@@ -20,33 +20,35 @@ So the agents own the offsets. A :class:`Sequencer` admits a partition's records
   until the missing one arrives again.
 
 Each batch's admitted offsets become committable only after the batch is processed (its output
-durable), and :class:`LedgerConsumer` commits exactly those. A watchdog catches records that were
+durable), and the stages' consumer (``tickerwire.adapters.faust_kafka.LedgerConsumer``) commits
+exactly those. A watchdog catches records that were
 fetched but never delivered at the tail of a partition, where no later record reveals the jump.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer as KafkaClient
-from aiokafka import TopicPartition
-from aiokafka.errors import KafkaError
-from faust.exceptions import ConsumerNotStarted
-from faust.transport.drivers.aiokafka import Consumer as FaustAIOKafkaConsumer
 from faust.types import TP
 
+from tickerwire.core.errors import TickerwireError
 from tickerwire.core.logging import get_logger
 from tickerwire.core.metrics import OFFSET_GAPS, REDELIVERED
+from tickerwire.stages.retry import DEFAULT_POLICY, RetryPolicy
 
 log = get_logger("tickerwire.stages.sequencing")
 
 
 class PartitionLog(Protocol):
-    """What the sequencer asks of Kafka about one partition."""
+    """What the sequencer asks of Kafka about one partition.
+
+    A broker or consumer that is away raises a retriable TickerwireError
+    (``BrokerUnavailableError``); ``tickerwire.adapters.faust_kafka.FaustPartitionLog`` is the
+    implementation.
+    """
 
     async def committed(self, tp: TP) -> int | None:
         """The group's committed offset (the next record to process), or None."""
@@ -100,8 +102,10 @@ class Sequencer:
         resync_after: float = 5.0,
         idle_after: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
+        retry: RetryPolicy = DEFAULT_POLICY,
     ) -> None:
         self._log = log_
+        self._retry = retry
         self._stages = dict(stages)  # topic -> stage name
         self._resync_after = resync_after
         self._idle_after = idle_after
@@ -109,6 +113,7 @@ class Sequencer:
         self._parts: dict[TP, _Partition] = {}
         self._epoch = 0
         self._busy: dict[str, bool] = {}  # topic -> a batch is being processed
+        self._halted = False
         self._last_admit: dict[str, float] = {}
 
     def owns(self, topic: str) -> bool:
@@ -133,9 +138,16 @@ class Sequencer:
         for tp in [tp for tp in self._parts if tp not in keep]:
             del self._parts[tp]
 
+    def halt(self) -> None:
+        """The worker is stopping after a fatal error: admit nothing more, so no commit moves
+        past the batch that failed (it and everything after it are consumed again)."""
+        self._halted = True
+
     async def admit(self, records: Sequence[tuple[TP, int]]) -> list[Ticket | None]:
         """For each (partition, offset), in delivery order: a ticket to process it, or None to
         skip it (already processed, or a record that must first be preceded by missing ones)."""
+        if self._halted:
+            return [None] * len(records)
         now = self._clock()
         out: list[Ticket | None] = []
         for tp, offset in records:
@@ -159,16 +171,16 @@ class Sequencer:
         self._last_admit[topic] = self._clock()
 
     async def _start(self, tp: TP, now: float) -> _Partition:
-        delay = 0.5
-        while True:
-            try:
-                committed = await self._log.committed(tp)
-                start = committed if committed is not None else await self._log.log_start(tp)
-                break
-            except (KafkaError, ConsumerNotStarted) as exc:  # the broker is away: wait for it
-                log.warning("partition_offset_lookup_failed", topic=tp.topic, error=str(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        async def lookup() -> int:
+            committed = await self._log.committed(tp)
+            return committed if committed is not None else await self._log.log_start(tp)
+
+        # The broker is away: wait for it, holding the batch.
+        start = await self._retry.call(
+            lookup,
+            stage=self._stages.get(tp.topic, tp.topic),
+            event="partition_offset_lookup_failed",
+        )
         self._epoch += 1
         part = _Partition(epoch=self._epoch, next=start, done=start)
         self._parts[tp] = part
@@ -216,7 +228,9 @@ class Sequencer:
         part.resync_at = now
         try:
             await self._log.seek(tp, target)
-        except (KafkaError, ConsumerNotStarted) as exc:  # tried again after resync_after
+        except TickerwireError as exc:  # the broker is away: tried again after resync_after
+            if not exc.retriable:
+                raise
             log.warning("reread_seek_failed", topic=tp.topic, error=str(exc))
 
     async def watch(self) -> None:
@@ -225,6 +239,8 @@ class Sequencer:
         Looks only at topics whose agent is idle, so records still waiting in faust's buffers
         behind a long batch are not mistaken for lost ones.
         """
+        if self._halted:
+            return
         now = self._clock()
         for tp, part in list(self._parts.items()):
             topic = tp.topic
@@ -242,104 +258,7 @@ class Sequencer:
                     continue
                 if self._parts.get(tp) is part:
                     await self._resync(tp, part, first, None, now)
-            except (KafkaError, ConsumerNotStarted) as exc:  # a rebalance moved it; try later
+            except TickerwireError as exc:  # a rebalance moved it; try later
+                if not exc.retriable:
+                    raise
                 log.info("sequence_watch_skipped", topic=topic, partition=tp.partition, error=exc)
-
-
-class FaustPartitionLog:
-    """:class:`PartitionLog` over a running faust app's consumer, plus a short-lived
-    group-less client that looks up which offsets hold records."""
-
-    def __init__(self, app: Any, bootstrap: str, *, probe_timeout_ms: int = 5000) -> None:
-        self._app = app
-        self._bootstrap = bootstrap
-        self._probe_timeout_ms = probe_timeout_ms
-
-    @property
-    def _thread(self) -> Any:
-        return self._app.consumer._thread
-
-    async def committed(self, tp: TP) -> int | None:
-        thread = self._thread
-        result = await thread.call_thread(thread._ensure_consumer().committed, tp)
-        return None if result is None else int(result)
-
-    async def log_start(self, tp: TP) -> int:
-        offsets = await self._app.consumer.earliest_offsets(tp)
-        return int(offsets[tp])
-
-    async def position(self, tp: TP) -> int | None:
-        result = await self._app.consumer.position(tp)
-        return None if result is None else int(result)
-
-    async def seek(self, tp: TP, offset: int) -> None:
-        await self._app.consumer.seek_wait({tp: offset})
-
-    async def first_at_or_after(self, tp: TP, offset: int) -> int | None:
-        client = KafkaClient(
-            bootstrap_servers=self._bootstrap,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            client_id="tickerwire-sequence-probe",
-        )
-        part = TopicPartition(tp.topic, tp.partition)
-        await client.start()
-        try:
-            client.assign([part])
-            end = int((await client.end_offsets([part]))[part])
-            if offset >= end:
-                return end
-            client.seek(part, offset)
-            data = await client.getmany(part, timeout_ms=self._probe_timeout_ms, max_records=1)
-            records = data.get(part, [])
-            return int(records[0].offset) if records else None
-        except Exception:
-            log.exception("sequence_probe_failed", topic=tp.topic, partition=tp.partition)
-            return None
-        finally:
-            await client.stop()
-
-
-class LedgerConsumer(FaustAIOKafkaConsumer):
-    """faust's aiokafka consumer, committing the sequencer's offsets for the stage topics."""
-
-    sequencer: ClassVar[Sequencer | None] = None
-
-    def _filter_tps_with_pending_acks(self, topics: Any = None) -> Iterator[TP]:
-        tps = set(super()._filter_tps_with_pending_acks(topics))
-        seq = self.sequencer
-        if seq is not None:
-            tps.update(
-                tp for tp in seq.tracked() if topics is None or tp in topics or tp.topic in topics
-            )
-        return iter(tps)
-
-    def _new_offset(self, tp: TP) -> int | None:
-        seq = self.sequencer
-        if seq is not None and seq.owns(tp.topic):
-            # faust's own acknowledgement lists are not used for these topics.
-            self._acked.pop(tp, None)
-            self._acked_index.pop(tp, None)
-            return seq.committable(tp)
-        result: int | None = super()._new_offset(tp)
-        return result
-
-    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
-        seq = self.sequencer
-        if seq is not None and seq.owns(tp.topic):
-            return
-        await super()._add_gap(tp, offset_from, offset_to)
-
-    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
-        seq = self.sequencer
-        if seq is not None:
-            seq.assigned(assigned)
-        await super().on_partitions_assigned(assigned, generation_id)
-
-
-def ledger_consumer(
-    sequencer: Sequencer, base: type[LedgerConsumer] = LedgerConsumer, **attrs: Any
-) -> type[LedgerConsumer]:
-    """A subclass of ``base`` bound to ``sequencer`` and any other class attributes ``attrs``
-    (faust instantiates the class itself)."""
-    return type(base.__name__, (base,), {"sequencer": sequencer, **attrs})

@@ -23,13 +23,13 @@ from pydantic_core import PydanticSerializationError
 
 from tickerwire.core.errors import ValidationError
 from tickerwire.core.schemas import FORMAT_CHECKER, decode_json
+from tickerwire.core.topics import Stage as Stage
 
 RAW_SCHEMA = "raw-document/v1"
 
 DocType: TypeAlias = Literal["news", "filing", "market_stats", "research", "transcript", "other"]
 ContentType: TypeAlias = Literal["text/plain", "text/html", "text/markdown"]
 Op: TypeAlias = Literal["upsert", "delete"]
-Stage: TypeAlias = Literal["produce", "preprocess", "embed", "index"]
 
 DOC_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$"
 TICKER_PATTERN = r"^[A-Z][A-Z0-9.\-]{0,11}$"

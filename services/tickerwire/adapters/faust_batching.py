@@ -6,6 +6,8 @@ second, which cost it about 7% of a core, CPU the embedder competes for.
 :meth:`BatchingStream.noack_batches` has the same contract (a batch is yielded when it holds
 ``max_`` events or when ``within`` has passed; nothing is acked), but its window opens when the
 first record of a batch arrives, and an idle stream waits for that record without a timeout.
+It lives in adapters/ because it extends faust's Stream through its private parts (processors,
+active generators, passive mode).
 """
 
 from __future__ import annotations

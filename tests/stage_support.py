@@ -1,0 +1,47 @@
+"""Doubles shared by the stage tests: a recording sender and chunk records as consumed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from uuid import uuid4
+
+from tickerwire.core.records import ChunkRecord, DlqRecord
+from tickerwire.core.topics import CHUNKS_TOPIC, DLQ_TOPIC
+from tickerwire.stages.base import InMsg, OutMsg
+
+
+class ListSender:
+    """Records every message it is asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutMsg] = []
+
+    async def send_all(self, msgs: Sequence[OutMsg]) -> None:
+        self.sent.extend(msgs)
+
+    def dead(self) -> list[DlqRecord]:
+        return [DlqRecord.from_bytes(m.value) for m in self.sent if m.topic == DLQ_TOPIC]
+
+
+def chunk_msg(i: int, text: str) -> InMsg:
+    """Chunk record ``i`` of document ``d<i>`` at offset ``i`` of the chunks topic."""
+    rec = ChunkRecord(
+        doc_id=f"d{i}",
+        version=1,
+        chunk_id=uuid4(),
+        chunk_index=0,
+        text=text,
+        embed_text=text,
+        content_hash="0" * 64,
+        token_count=5,
+        title="",
+        url=None,
+        source="test",
+        doc_type="news",
+        tickers=(),
+        published_at=datetime(2026, 1, 1, tzinfo=UTC),
+        language="en",
+        produced_at=datetime.now(UTC),
+    )
+    return InMsg(CHUNKS_TOPIC, 0, i, f"d{i}".encode(), rec.to_bytes())
