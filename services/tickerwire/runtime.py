@@ -150,7 +150,8 @@ def stage_lag_reader(settings: Settings) -> StageLagReader:
     from tickerwire.adapters.kafka_lag import StageLagReader
     from tickerwire.core.topics import STAGE_INPUT
 
-    return StageLagReader(settings.kafka_bootstrap, settings.app_id, STAGE_INPUT)
+    topics: dict[str, str] = {stage: topic for stage, topic in STAGE_INPUT.items()}
+    return StageLagReader(settings.kafka_bootstrap, settings.app_id, topics)
 
 
 async def open_resources(settings: Settings, *, with_index: bool) -> Resources:
