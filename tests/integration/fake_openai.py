@@ -99,13 +99,15 @@ class FakeOpenAI(AsyncClosing):
             f"Bearer {key}" for key in self.api_keys
         }:
             error = {"message": "Incorrect API key provided", "type": "invalid_request_error"}
-            return web.json_response({"error": error}, status=401)
+            return body, Reply(), web.json_response({"error": error}, status=401)
         if time.monotonic() < self.down_until:
             if len(self.requests) % 2:
-                return web.json_response({"error": {"message": "overloaded"}}, status=503)
-            return web.json_response(
+                overloaded = {"error": {"message": "overloaded"}}
+                return body, Reply(), web.json_response(overloaded, status=503)
+            limited = web.json_response(
                 {"error": {"message": "rate limited"}}, status=429, headers={"Retry-After": "1"}
             )
+            return body, Reply(), limited
         reply = self.script.popleft() if self.script else Reply()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
