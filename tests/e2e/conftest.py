@@ -19,13 +19,16 @@ SAMPLE_NVDA_10Q = "filing:NVDA:10-Q:2026-10-25"
 SAMPLE_TESLA_2019 = "What was Tesla's revenue in 2019?"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sample_feed_worker(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Worker]:
     """A worker that has indexed deploy/sample and learned its companies (entities topic).
 
-    Shared by every module that only reads the sample feed, so it is produced and indexed once.
+    One per module that only reads the sample feed. Never longer-lived: every worker on the
+    session broker consumes the shared stage topics, and a worker with other chunk settings left
+    running would apply its own commit records to the next module's index (seen as the pipeline
+    e2e's updated documents losing their new chunks).
     """
     w = Worker(
         bootstrap=kafka_bootstrap,
