@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.stream_support import own_broker
 from tests.e2e.support import TICKERWIRE
 from tests.kafka_support import run_async
 from tickerwire.core.ports import ScoredHit
@@ -41,7 +42,7 @@ QUESTIONS = {
 }
 
 
-def test_eval_writes_metrics_per_mode_and_a_chart(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_eval_writes_metrics_per_mode_and_a_chart(tmp_path: Path) -> None:
     data = tmp_path / "dataset"
     data.mkdir()
     (data / "corpus.jsonl").write_text(
@@ -58,25 +59,28 @@ def test_eval_writes_metrics_per_mode_and_a_chart(kafka_bootstrap: str, tmp_path
     )
     out = tmp_path / "report"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TICKERWIRE_DATA_DIR": str(tmp_path / "state")}
-    proc = subprocess.run(
-        [
-            TICKERWIRE,
-            "eval",
-            "--dataset",
-            str(data),
-            "--output",
-            str(out),
-            "--bootstrap",
-            kafka_bootstrap,
-            "--work-dir",
-            str(tmp_path / "work"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    # A broker of its own: the session broker's topics hold other tests' documents (the sample
+    # feed), whose company names the eval's query understanding would learn and apply.
+    with own_broker(tmp_path / "kafka") as bootstrap:
+        proc = subprocess.run(
+            [
+                TICKERWIRE,
+                "eval",
+                "--dataset",
+                str(data),
+                "--output",
+                str(out),
+                "--bootstrap",
+                bootstrap,
+                "--work-dir",
+                str(tmp_path / "work"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "eval.json").read_text())
     for mode in ("dense", "sparse", "hybrid"):
