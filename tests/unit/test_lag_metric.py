@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from tickerwire.runtime import LagCollector
+from tickerwire.runtime.services import LagCollector
 
 
 def _lag(group: str, topic: str, partition: int) -> float | None:
