@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from tickerwire.adapters.kafka_admin import topic_partitions
+from tickerwire.adapters.kafka_options import KafkaConnection, connection_options
 from tickerwire.core.errors import PermanentError
 from tickerwire.core.metrics import DLQ_REPLAYED
 from tickerwire.core.records import DlqRecord
@@ -45,7 +46,7 @@ class DlqFilter:
 
 
 async def read_dlq(
-    bootstrap: str,
+    bootstrap: KafkaConnection,
     flt: DlqFilter | None = None,
     *,
     topic: str = DLQ_TOPIC,
@@ -60,7 +61,7 @@ async def read_dlq(
     if not parts:
         return []
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **connection_options(bootstrap),
         enable_auto_commit=False,
         group_id=None,
         auto_offset_reset="earliest",
@@ -98,9 +99,11 @@ async def read_dlq(
         await consumer.stop()
 
 
-async def replay(bootstrap: str, entries: list[DlqEntry]) -> int:
+async def replay(bootstrap: KafkaConnection, entries: list[DlqEntry]) -> int:
     """Re-produce each entry's original key, value and headers to its original topic."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        **connection_options(bootstrap), acks="all", enable_idempotence=True
+    )
     await producer.start()
     try:
         futures = []

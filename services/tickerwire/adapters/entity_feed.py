@@ -14,6 +14,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tickerwire.adapters.kafka_admin import topic_partitions
+from tickerwire.adapters.kafka_options import KafkaConnection, connection_options
 from tickerwire.core.errors import PermanentError
 from tickerwire.core.metrics import ENTITIES_KNOWN
 from tickerwire.core.records import EntityRecord
@@ -35,7 +36,7 @@ class EntityFeed:
 
     def __init__(
         self,
-        bootstrap: str,
+        bootstrap: KafkaConnection,
         registry: EntityRegistry,
         *,
         topic: str = ENTITIES_TOPIC,
@@ -95,7 +96,7 @@ class EntityFeed:
             await asyncio.sleep(_RETRY_S)
             parts = await topic_partitions(self._bootstrap, self._topic)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+            **connection_options(self._bootstrap),
             enable_auto_commit=False,
             group_id=None,
             auto_offset_reset="earliest",

@@ -26,6 +26,7 @@ from faust.transport.drivers.aiokafka import Consumer as FaustAIOKafkaConsumer
 from faust.types import TP
 
 from tickerwire.adapters.kafka_errors import kafka_errors
+from tickerwire.adapters.kafka_options import KafkaConnection, connection_options
 from tickerwire.core.errors import BrokerUnavailableError
 from tickerwire.core.logging import get_logger
 
@@ -133,7 +134,9 @@ class FaustPartitionLog:
     Raises :class:`BrokerUnavailableError` when the broker or the consumer is away.
     """
 
-    def __init__(self, app: Any, bootstrap: str, *, probe_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self, app: Any, bootstrap: KafkaConnection, *, probe_timeout_ms: int = 5000
+    ) -> None:
         self._app = app
         self._bootstrap = bootstrap
         self._probe_timeout_ms = probe_timeout_ms
@@ -164,7 +167,7 @@ class FaustPartitionLog:
 
     async def first_at_or_after(self, tp: TP, offset: int) -> int | None:
         client = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+            **connection_options(self._bootstrap),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             client_id="tickerwire-sequence-probe",

@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
+from tickerwire.adapters.kafka_options import KafkaConnection, connection_options, describe
 from tickerwire.core.errors import BrokerError, ConfigError
 from tickerwire.core.logging import get_logger
 from tickerwire.core.schemas import schema_dir
@@ -122,18 +123,18 @@ def load_topic_specs(path: Path | None = None) -> list[TopicSpec]:
 
 @asynccontextmanager
 async def admin_client(
-    bootstrap: str, timeout_s: float = 30.0
+    bootstrap: KafkaConnection, timeout_s: float = 30.0
 ) -> AsyncIterator[AIOKafkaAdminClient]:
     """A started admin client, always closed on exit; BrokerError when the broker is unreachable."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+        **connection_options(bootstrap), request_timeout_ms=int(timeout_s * 1000)
     )
     try:
         try:
             async with asyncio.timeout(timeout_s):
                 await admin.start()
         except (KafkaError, OSError, TimeoutError) as exc:
-            raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc!r}") from exc
+            raise BrokerError(f"cannot reach Kafka at {describe(bootstrap)}: {exc!r}") from exc
         yield admin
     finally:
         await admin.close()
@@ -147,7 +148,7 @@ def _topic_errors(response: Any) -> list[tuple[str, int, str | None]]:
 
 
 async def ensure_topics(
-    bootstrap: str,
+    bootstrap: KafkaConnection,
     specs: Sequence[TopicSpec],
     *,
     partitions: int = 3,
@@ -174,7 +175,7 @@ async def ensure_topics(
         try:
             response = await admin.create_topics(new_topics, timeout_ms=int(timeout_s * 1000))
         except KafkaError as exc:
-            raise BrokerError(f"creating topics on {bootstrap} failed: {exc!r}") from exc
+            raise BrokerError(f"creating topics on {describe(bootstrap)} failed: {exc!r}") from exc
     created: list[str] = []
     existing: list[str] = []
     failures: list[str] = []
@@ -192,7 +193,7 @@ async def ensure_topics(
 
 
 async def create_topics(
-    bootstrap: str,
+    bootstrap: KafkaConnection,
     specs: Sequence[TopicSpec],
     *,
     partitions: int = 3,
@@ -206,29 +207,35 @@ async def create_topics(
     return result.created
 
 
-async def list_topics(bootstrap: str, timeout_s: float = 30.0) -> list[str]:
+async def list_topics(bootstrap: KafkaConnection, timeout_s: float = 30.0) -> list[str]:
     """Every topic name the cluster reports, sorted (internal topics included)."""
     async with admin_client(bootstrap, timeout_s) as admin:
         try:
             return sorted(await admin.list_topics())
         except KafkaError as exc:
-            raise BrokerError(f"listing topics on {bootstrap} failed: {exc!r}") from exc
+            raise BrokerError(f"listing topics on {describe(bootstrap)} failed: {exc!r}") from exc
 
 
-async def topic_partitions(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[int]:
+async def topic_partitions(
+    bootstrap: KafkaConnection, topic: str, timeout_s: float = 30.0
+) -> list[int]:
     """The partition numbers of ``topic`` (empty when it does not exist)."""
     async with admin_client(bootstrap, timeout_s) as admin:
         try:
             described = await admin.describe_topics([topic])
         except KafkaError as exc:
-            raise BrokerError(f"describing {topic} on {bootstrap} failed: {exc!r}") from exc
+            raise BrokerError(
+                f"describing {topic} on {describe(bootstrap)} failed: {exc!r}"
+            ) from exc
     for entry in described:
         if entry.get("topic") == topic and entry.get("error_code", 0) == 0:
             return sorted(int(p["partition"]) for p in entry.get("partitions", []))
     return []
 
 
-async def delete_topics(bootstrap: str, names: Iterable[str], timeout_s: float = 30.0) -> None:
+async def delete_topics(
+    bootstrap: KafkaConnection, names: Iterable[str], timeout_s: float = 30.0
+) -> None:
     """Delete the named topics; unknown names are ignored."""
     names = list(names)
     if not names:
@@ -237,7 +244,7 @@ async def delete_topics(bootstrap: str, names: Iterable[str], timeout_s: float =
         try:
             response = await admin.delete_topics(names, timeout_ms=int(timeout_s * 1000))
         except KafkaError as exc:
-            raise BrokerError(f"deleting topics on {bootstrap} failed: {exc!r}") from exc
+            raise BrokerError(f"deleting topics on {describe(bootstrap)} failed: {exc!r}") from exc
     unknown_topic = 3  # UNKNOWN_TOPIC_OR_PARTITION
     failures = [
         f"{topic}: {for_code(code).__name__}"
@@ -249,7 +256,7 @@ async def delete_topics(bootstrap: str, names: Iterable[str], timeout_s: float =
 
 
 async def describe_topic_configs(
-    bootstrap: str, topics: Iterable[str], timeout_s: float = 30.0
+    bootstrap: KafkaConnection, topics: Iterable[str], timeout_s: float = 30.0
 ) -> dict[str, dict[str, str]]:
     """The effective configs of each topic (defaults included), as ``{topic: {name: value}}``."""
     resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in topics]
@@ -259,7 +266,9 @@ async def describe_topic_configs(
         try:
             responses = await admin.describe_configs(resources)
         except KafkaError as exc:
-            raise BrokerError(f"describing topic configs on {bootstrap} failed: {exc!r}") from exc
+            raise BrokerError(
+                f"describing topic configs on {describe(bootstrap)} failed: {exc!r}"
+            ) from exc
     result: dict[str, dict[str, str]] = {}
     for response in responses:
         for resource in response.to_object()["resources"]:

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from tickerwire.adapters.kafka_options import KafkaConnection, connection_options, describe
 from tickerwire.core.errors import BrokerError
 
 #: (group, topic, partition) -> records the group still has to consume there.
@@ -25,14 +26,14 @@ Lag = dict[tuple[str, str, int], int]
 class LagReader:
     """An admin client (committed offsets) and a group-less consumer (end offsets)."""
 
-    def __init__(self, bootstrap: str, *, timeout_s: float = 30.0) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, bootstrap: KafkaConnection, *, timeout_s: float = 30.0) -> None:
+        self._where = describe(bootstrap)
         self._timeout = timeout_s
         self._admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+            **connection_options(bootstrap), request_timeout_ms=int(timeout_s * 1000)
         )
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
+            **connection_options(bootstrap),
             enable_auto_commit=False,
             request_timeout_ms=int(timeout_s * 1000),
         )
@@ -46,7 +47,7 @@ class LagReader:
                 await self._consumer.start()
         except (KafkaError, OSError, TimeoutError) as exc:
             await self.close()
-            raise BrokerError(f"cannot reach Kafka at {self._bootstrap}: {exc!r}") from exc
+            raise BrokerError(f"cannot reach Kafka at {self._where}: {exc!r}") from exc
         self._started = True
 
     async def close(self) -> None:
@@ -70,14 +71,14 @@ class LagReader:
                 parts = sorted({tp for _, tp in committed})
                 ends = await self._consumer.end_offsets(parts) if parts else {}
         except (KafkaError, OSError, TimeoutError) as exc:
-            raise BrokerError(f"consumer lag from {self._bootstrap} failed: {exc!r}") from exc
+            raise BrokerError(f"consumer lag from {self._where} failed: {exc!r}") from exc
         return {
             (group, tp.topic, tp.partition): max(ends[tp] - offset, 0)
             for (group, tp), offset in committed.items()
         }
 
 
-async def consumer_lag(bootstrap: str, groups: Iterable[str]) -> Lag:
+async def consumer_lag(bootstrap: KafkaConnection, groups: Iterable[str]) -> Lag:
     """Lag of ``groups`` keyed by (group, topic, partition): end offset minus committed offset."""
     reader = LagReader(bootstrap)
     await reader.start()
@@ -109,7 +110,7 @@ class StageLagReader:
 
     def __init__(
         self,
-        bootstrap: str,
+        bootstrap: KafkaConnection,
         app_id: str,
         stage_topics: Mapping[str, str],
         *,

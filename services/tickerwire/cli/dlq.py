@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tickerwire.adapters.dlq import DlqFilter, read_dlq, replay
+from tickerwire.adapters.kafka_options import client_options
 from tickerwire.core.logging import configure_logging
 from tickerwire.core.settings import load_settings
 
@@ -63,7 +64,7 @@ def _load(flt: DlqFilter) -> list:  # type: ignore[type-arg]
     configure_logging(fmt=settings.log_format, level="warning", service=False)
     return asyncio.run(
         read_dlq(
-            settings.kafka_bootstrap,
+            client_options(settings),
             flt,
             on_unreadable=lambda p, o, why: err.print(f"[yellow]skipped {p}:{o}: {why}[/yellow]"),
         )
@@ -118,5 +119,5 @@ def replay_(
     if dry_run:
         console.print(f"would replay {len(entries)} record(s)")
         return
-    n = asyncio.run(replay(settings.kafka_bootstrap, entries))
+    n = asyncio.run(replay(client_options(settings), entries))
     console.print(f"replayed {n} record(s)")

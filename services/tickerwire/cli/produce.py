@@ -28,6 +28,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from tickerwire.adapters.kafka_options import client_options
 from tickerwire.core.errors import BrokerError
 from tickerwire.core.logging import configure_logging
 from tickerwire.core.settings import load_settings
@@ -140,7 +141,7 @@ def produce_command(
     async def run(progress: _RichProgress | None) -> ProduceSummary:
         return await produce_paths(
             paths,
-            bootstrap_servers=settings.kafka_bootstrap,
+            bootstrap_servers=client_options(settings),
             max_body_bytes=settings.max_body_bytes,
             topic=topic,
             dry_run=dry_run,

@@ -14,8 +14,9 @@ from tickerwire.adapters.kafka_admin import (
     list_topics,
     load_topic_specs,
 )
+from tickerwire.adapters.kafka_options import client_options
 from tickerwire.core.errors import TickerwireError
-from tickerwire.core.settings import load_settings
+from tickerwire.core.settings import Settings, load_settings
 
 app = typer.Typer(no_args_is_help=True, help="Create and list tickerwire's Kafka topics.")
 
@@ -28,6 +29,11 @@ _BootstrapOption = Annotated[
 ]
 
 
+def _settings(bootstrap: str | None) -> Settings:
+    """The settings, with ``--bootstrap`` (when given) naming the server."""
+    return load_settings(**({"kafka_bootstrap": bootstrap} if bootstrap else {}))
+
+
 @app.command()
 def create(
     file: Annotated[
@@ -38,11 +44,11 @@ def create(
 ) -> None:
     """Create every topic of topics.yaml; topics that already exist are reported, not errors."""
     try:
-        settings = load_settings()
+        settings = _settings(bootstrap)
         specs = load_topic_specs(file)
         result = asyncio.run(
             ensure_topics(
-                bootstrap or settings.kafka_bootstrap,
+                client_options(settings),
                 specs,
                 partitions=settings.kafka_partitions,
                 replication=settings.kafka_replication,
@@ -60,7 +66,7 @@ def create(
 def list_(bootstrap: _BootstrapOption = None) -> None:
     """List the topics the broker has."""
     try:
-        names = asyncio.run(list_topics(bootstrap or load_settings().kafka_bootstrap))
+        names = asyncio.run(list_topics(client_options(_settings(bootstrap))))
     except TickerwireError as exc:
         _err.print(f"[red]error:[/red] {exc.reason}")
         raise typer.Exit(1) from exc

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tickerwire.core.ports import HybridParams
@@ -41,6 +41,32 @@ class Settings(BaseSettings):
         description="Consumer-group id of `tickerwire up` (stage workers add -STAGE).",
     )
     kafka_heap: str = Field(default="512m", description="JVM heap (-Xmx) of the local broker.")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="How every Kafka client connects: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or "
+        "SASL_SSL (a user and password over TLS).",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, description="SASL mechanism; required with SASL_PLAINTEXT and SASL_SSL."
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="SASL password (never logged)."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default=None,
+        description="PEM file of the CA that signed the broker's certificate (SSL, SASL_SSL); "
+        "unset means the system's trusted CAs.",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        default=None, description="PEM client certificate, for brokers that require one (mTLS)."
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        default=None, description="PEM private key of kafka_ssl_certfile."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        default=True, description="Check that the broker's certificate names the host dialled."
+    )
 
     # Local state
     data_dir: Path = Field(
@@ -233,6 +259,48 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"not a rate limit like '600/minute': {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _check_kafka_security(self) -> Settings:
+        protocol = self.kafka_security_protocol
+        sasl = protocol.startswith("SASL_")
+        tls = protocol.endswith("SSL")
+        prefix = f"TICKERWIRE_KAFKA_SECURITY_PROTOCOL={protocol}"
+        if sasl:
+            missing = [
+                f"TICKERWIRE_KAFKA_{name.upper()}"
+                for name, value in (
+                    ("sasl_mechanism", self.kafka_sasl_mechanism),
+                    ("sasl_username", self.kafka_sasl_username),
+                    ("sasl_password", self.kafka_sasl_password),
+                )
+                if not (value.get_secret_value() if isinstance(value, SecretStr) else value)
+            ]
+            if missing:
+                raise ValueError(f"{prefix} needs {', '.join(missing)}")
+        elif self.kafka_sasl_mechanism or self.kafka_sasl_username or self.kafka_sasl_password:
+            raise ValueError(
+                f"{prefix} does not use SASL: set TICKERWIRE_KAFKA_SECURITY_PROTOCOL to "
+                "SASL_SSL or SASL_PLAINTEXT, or unset the TICKERWIRE_KAFKA_SASL_* settings"
+            )
+        files = {
+            "TICKERWIRE_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+            "TICKERWIRE_KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+            "TICKERWIRE_KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+        }
+        named = [name for name, path in files.items() if path is not None]
+        if named and not tls:
+            raise ValueError(
+                f"{prefix} does not use TLS, but {', '.join(named)} is set: use SSL or SASL_SSL"
+            )
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError(
+                "TICKERWIRE_KAFKA_SSL_CERTFILE and TICKERWIRE_KAFKA_SSL_KEYFILE go together"
+            )
+        for name, path in files.items():
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}={str(path)!r} is not a readable file")
+        return self
 
     @field_validator("api_keys", mode="before")
     @classmethod

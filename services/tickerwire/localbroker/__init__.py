@@ -9,7 +9,7 @@ fetch and jar cache), :mod:`.config` (folders, ``server.properties``, the JVM co
 from __future__ import annotations
 
 from tickerwire.localbroker.broker import BrokerStatus, LocalBroker, UpResult
-from tickerwire.localbroker.config import DEPLOY_DIR, REPO_ROOT, BrokerConfig
+from tickerwire.localbroker.config import DEPLOY_DIR, REPO_ROOT, BrokerConfig, SaslSslListener
 from tickerwire.localbroker.network import (
     free_loopback_ports,
     is_port_free,
@@ -24,6 +24,7 @@ __all__ = [
     "BrokerConfig",
     "BrokerStatus",
     "LocalBroker",
+    "SaslSslListener",
     "UpResult",
     "free_loopback_ports",
     "is_port_free",

@@ -225,7 +225,9 @@ class LocalBroker(BrokerConfig):
                     f"the Kafka broker (pid {pid}) exited during start-up; "
                     f"log tail:\n{self._log_tail()}"
                 )
-            if is_listening(self.port) and run_sync(lambda: probe_broker(self.bootstrap, 3.0)):
+            if is_listening(self.port) and run_sync(
+                lambda: probe_broker(self.client_options(), 3.0)
+            ):
                 return
             if time.monotonic() > deadline:
                 raise BrokerError(

@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
+from typing import Any
+
+from aiokafka.helpers import create_ssl_context
 
 from tickerwire.core.errors import BrokerError, ConfigError
 from tickerwire.core.logging import get_logger
@@ -48,6 +54,76 @@ def new_cluster_id() -> str:
             return text
 
 
+_CREDENTIAL = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+@dataclass(frozen=True)
+class SaslSslListener:
+    """The client listener as SASL_SSL: TLS from PEM files, and users who may log in with
+    SCRAM-SHA-512 (credentials stored at format time) or PLAIN (listed in the JAAS config).
+
+    ``keystore`` holds the broker's private key (unencrypted PKCS#8) and its certificate chain,
+    ``truststore`` the CA certificate. The broker talks to itself as ``admin``, which is one
+    of ``users``. The controller listener stays plain text on loopback (KRaft quorum only).
+    """
+
+    keystore: Path
+    truststore: Path
+    users: Mapping[str, str] = field(repr=False)
+    admin: str
+
+    def __post_init__(self) -> None:
+        if self.admin not in self.users:
+            raise ConfigError(f"the broker's own user {self.admin!r} is not among the users")
+        for name, password in self.users.items():
+            if not (_CREDENTIAL.match(name) and _CREDENTIAL.match(password)):
+                raise ConfigError(
+                    f"user {name!r}: names and passwords of the local broker must match "
+                    f"{_CREDENTIAL.pattern} (they are written into server.properties)"
+                )
+
+    def properties(self) -> str:
+        """The lines appended to ``server.properties``."""
+        plain_users = " ".join(f'user_{n}="{p}"' for n, p in self.users.items())
+        admin_password = self.users[self.admin]
+        return "\n".join(
+            [
+                "############################# SASL_SSL listener #############################",
+                "sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN",
+                "sasl.mechanism.inter.broker.protocol=PLAIN",
+                "listener.name.sasl_ssl.plain.sasl.jaas.config="
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'username="{self.admin}" password="{admin_password}" {plain_users};',
+                "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "ssl.keystore.type=PEM",
+                f"ssl.keystore.location={self.keystore.resolve()}",
+                "ssl.truststore.type=PEM",
+                f"ssl.truststore.location={self.truststore.resolve()}",
+                "ssl.client.auth=none",
+                "",
+            ]
+        )
+
+    def format_arguments(self) -> list[str]:
+        """``--add-scram`` options of the storage format: a SCRAM-SHA-512 credential per user."""
+        args: list[str] = []
+        for name, password in self.users.items():
+            args += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
+        return args
+
+    def client_options(self, bootstrap: str) -> dict[str, Any]:
+        """aiokafka options with which the broker's own user reaches this listener."""
+        return {
+            "bootstrap_servers": bootstrap,
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": self.admin,
+            "sasl_plain_password": self.users[self.admin],
+            "ssl_context": create_ssl_context(cafile=str(self.truststore)),
+        }
+
+
 class BrokerConfig:
     """One KRaft node (broker and controller) on 127.0.0.1: ports, folders and how to run it."""
 
@@ -62,6 +138,7 @@ class BrokerConfig:
         partitions: int = 3,
         node_id: int = 1,
         deploy_dir: Path = DEPLOY_DIR,
+        sasl_ssl: SaslSslListener | None = None,
     ) -> None:
         self.port = port
         self.controller_port = controller_port if controller_port is not None else port + 1
@@ -75,12 +152,20 @@ class BrokerConfig:
         self.partitions = partitions
         self.node_id = node_id
         self.deploy_dir = deploy_dir.resolve()
+        #: When set, clients connect with SASL over TLS; else in plain text.
+        self.sasl_ssl = sasl_ssl
 
     # Paths ------------------------------------------------------------------------------------
 
     @property
     def bootstrap(self) -> str:
         return f"{LOOPBACK}:{self.port}"
+
+    def client_options(self) -> dict[str, Any]:
+        """aiokafka connection options that reach this broker (its own user on SASL_SSL)."""
+        if self.sasl_ssl is not None:
+            return self.sasl_ssl.client_options(self.bootstrap)
+        return {"bootstrap_servers": self.bootstrap}
 
     @property
     def config_path(self) -> Path:
@@ -155,8 +240,12 @@ class BrokerConfig:
             controller_port=self.controller_port,
             log_dir=self.log_dirs,
             partitions=self.partitions,
+            listener="SASL_SSL" if self.sasl_ssl else "PLAINTEXT",
+            security=self.sasl_ssl.properties() if self.sasl_ssl else "",
         )
         tmp = self.config_path.with_suffix(".tmp")
+        # Owner-only: with a SASL_SSL listener the file holds the users' passwords.
+        tmp.touch(mode=0o600)
         tmp.write_text(text)
         tmp.replace(self.config_path)
 
@@ -177,6 +266,7 @@ class BrokerConfig:
                 "--config",
                 str(self.config_path),
                 "--ignore-formatted",
+                *(self.sasl_ssl.format_arguments() if self.sasl_ssl else []),
             ],
             capture_output=True,
             text=True,

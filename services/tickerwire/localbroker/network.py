@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from tickerwire.adapters.kafka_options import KafkaConnection, connection_options
 from tickerwire.core.errors import BrokerError, ConfigError
 
 LOOPBACK = "127.0.0.1"
@@ -70,10 +71,11 @@ def is_listening(port: int, host: str = LOOPBACK) -> bool:
         return False
 
 
-async def probe_broker(bootstrap: str, timeout_s: float = 3.0) -> dict[str, Any] | None:
-    """The cluster metadata when a broker answers at ``bootstrap`` with a controller, else None."""
+async def probe_broker(bootstrap: KafkaConnection, timeout_s: float = 3.0) -> dict[str, Any] | None:
+    """The cluster metadata when a broker answers at ``bootstrap`` (a ``host:port``, or aiokafka
+    connection options) with a controller, else None."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
+        **connection_options(bootstrap),
         request_timeout_ms=max(int(timeout_s * 1000), 500),
         retry_backoff_ms=100,
     )

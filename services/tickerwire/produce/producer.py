@@ -2,7 +2,7 @@
 
 Usage::
 
-    async with DocumentProducer(settings.kafka_bootstrap) as producer:
+    async with DocumentProducer.from_settings(settings) as producer:
         await producer.send(doc)                 # returns once Kafka acknowledged it (acks=all)
         await producer.send_batch(docs)          # many in flight, all acknowledged
 
@@ -17,6 +17,12 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, Self, overload
 
+from tickerwire.adapters.kafka_options import (
+    KafkaConnection,
+    client_options,
+    connection_options,
+    describe,
+)
 from tickerwire.adapters.kafka_producer import Delivery, KafkaRecordProducer
 from tickerwire.core.closing import AsyncClosing
 from tickerwire.core.errors import PermanentError, TickerwireError, TooLargeError
@@ -46,7 +52,7 @@ class DocumentProducer(AsyncClosing):
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        bootstrap_servers: KafkaConnection,
         *,
         topic: str = RAW_TOPIC,
         max_body_bytes: int = Settings.model_fields["max_body_bytes"].default,
@@ -55,11 +61,12 @@ class DocumentProducer(AsyncClosing):
         compression_type: Literal["gzip"] | None = None,
         request_timeout_ms: int = 30_000,
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        #: The servers only, for messages (the connection options may hold a password).
+        self.bootstrap_servers = describe(bootstrap_servers)
         self.topic = topic
         self.max_body_bytes = max_body_bytes
         self._config: dict[str, Any] = {
-            "bootstrap_servers": bootstrap_servers,
+            **connection_options(bootstrap_servers),
             "client_id": client_id,
             "linger_ms": linger_ms,
             "compression_type": compression_type,
@@ -73,8 +80,8 @@ class DocumentProducer(AsyncClosing):
 
     @classmethod
     def from_settings(cls, settings: Settings, *, topic: str = RAW_TOPIC) -> DocumentProducer:
-        """A producer for ``settings.kafka_bootstrap`` with its body size limit."""
-        return cls(settings.kafka_bootstrap, topic=topic, max_body_bytes=settings.max_body_bytes)
+        """A producer for the settings' Kafka (security included) with its body size limit."""
+        return cls(client_options(settings), topic=topic, max_body_bytes=settings.max_body_bytes)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._producer else "new"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from tickerwire.adapters.kafka_options import KafkaConnection
 from tickerwire.core.errors import TickerwireError
 from tickerwire.core.logging import get_logger
 from tickerwire.core.metrics import PRODUCE_REJECTED
@@ -68,7 +69,7 @@ def _take(records: Iterator[ReadResult], size: int) -> list[ReadResult]:
 async def produce_paths(
     paths: Iterable[str | Path],
     *,
-    bootstrap_servers: str,
+    bootstrap_servers: KafkaConnection,
     max_body_bytes: int,
     topic: str = RAW_TOPIC,
     dry_run: bool = False,

@@ -17,6 +17,7 @@ import mode
 import structlog
 import uvicorn
 
+from tickerwire.adapters.kafka_options import KafkaConnection, client_options
 from tickerwire.core.errors import BrokerError
 from tickerwire.core.logging import configure_logging
 from tickerwire.core.ports import AnswerModel, Embedder, SparseEncoder, VectorIndex
@@ -58,12 +59,12 @@ class Resources:
     registry: EntityRegistry = field(default_factory=EntityRegistry)
     entity_feed: EntityFeed | None = None
 
-    async def follow_entities(self, bootstrap: str | None = None) -> EntityFeed:
+    async def follow_entities(self, bootstrap: KafkaConnection | None = None) -> EntityFeed:
         """Start feeding :attr:`registry` from the entities topic (once); returns the feed."""
         from tickerwire.adapters.entity_feed import EntityFeed
 
         if self.entity_feed is None:
-            self.entity_feed = EntityFeed(bootstrap or self.settings.kafka_bootstrap, self.registry)
+            self.entity_feed = EntityFeed(bootstrap or client_options(self.settings), self.registry)
             await self.entity_feed.start()
         return self.entity_feed
 
@@ -122,7 +123,7 @@ def readiness_check(
             log.warning("not_ready", part="index", error=repr(exc))
             return False
         try:
-            async with admin_client(settings.kafka_bootstrap, timeout_s=timeout_s):
+            async with admin_client(client_options(settings), timeout_s=timeout_s):
                 pass
         except BrokerError as exc:
             log.warning("not_ready", part="kafka", error=exc.reason)
@@ -152,7 +153,7 @@ def stage_lag_reader(settings: Settings) -> StageLagReader:
     from tickerwire.core.topics import STAGE_INPUT
 
     topics: dict[str, str] = {stage: topic for stage, topic in STAGE_INPUT.items()}
-    return StageLagReader(settings.kafka_bootstrap, settings.app_id, topics)
+    return StageLagReader(client_options(settings), settings.app_id, topics)
 
 
 async def open_resources(settings: Settings, *, with_index: bool) -> Resources:
@@ -339,7 +340,7 @@ def run_worker(
         services.append(metrics_service(settings.http_host, metrics_port, loop=loop))
     if settings.lag_interval_s > 0:
         services.append(
-            LagCollector(settings.kafka_bootstrap, [app_id], settings.lag_interval_s, loop=loop)
+            LagCollector(client_options(settings), [app_id], settings.lag_interval_s, loop=loop)
         )
     worker = TickerwireWorker(
         app,

@@ -15,6 +15,7 @@ import uvicorn
 from prometheus_client import make_asgi_app
 
 from tickerwire.adapters.kafka_lag import LagReader
+from tickerwire.adapters.kafka_options import KafkaConnection
 from tickerwire.core.errors import BrokerError
 from tickerwire.core.metrics import CONSUMER_LAG
 from tickerwire.core.ports import VectorIndex
@@ -86,7 +87,7 @@ class LagCollector(mode.Service):
     """Sets ``tickerwire_consumer_lag_records`` for this worker's consumer group periodically."""
 
     def __init__(
-        self, bootstrap: str, groups: Sequence[str], interval_s: float, **kwargs: Any
+        self, bootstrap: KafkaConnection, groups: Sequence[str], interval_s: float, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self._bootstrap = bootstrap

@@ -19,6 +19,7 @@ from faust.types import EventT
 
 from tickerwire.adapters.faust_batching import BatchingStream
 from tickerwire.adapters.faust_kafka import FaustPartitionLog, FaustSender, install_stage_consumer
+from tickerwire.adapters.kafka_options import client_options, faust_credentials
 from tickerwire.core.metrics import STAGE_BUFFER
 from tickerwire.core.settings import Settings
 from tickerwire.core.topics import ALL_STAGES, STAGE_INPUT, StageName
@@ -169,6 +170,7 @@ def build_app(deps: StageDeps) -> faust.App:
     app = faust.App(
         deps.app_id,
         broker=f"kafka://{s.kafka_bootstrap}",
+        broker_credentials=faust_credentials(s),
         store="memory://",
         datadir=str(datadir),
         key_serializer="raw",
@@ -209,7 +211,7 @@ def build_app(deps: StageDeps) -> faust.App:
     # The agents, not faust, decide which offsets are processed and committed (see
     # stages/sequencing.py for why).
     sequencer = Sequencer(
-        FaustPartitionLog(app, s.kafka_bootstrap), {topics[n]: n for n in deps.stages}
+        FaustPartitionLog(app, client_options(s)), {topics[n]: n for n in deps.stages}
     )
     install_stage_consumer(app, sequencer, fetch_max_wait_ms=s.fetch_max_wait_ms)
 
