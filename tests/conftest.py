@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests import secret_scan
 from tests.kafka_support import create_unique_topics, free_ports, run_async
 from tickerwire.adapters.kafka_admin import delete_topics, ensure_topics, load_topic_specs
 from tickerwire.localbroker import REPO_ROOT, LocalBroker, probe_broker
@@ -82,3 +83,32 @@ def kafka_topics(kafka_bootstrap: str) -> Iterator[Callable[..., list[str]]]:
     yield make
     if created:
         run_async(lambda: delete_topics(kafka_bootstrap, created))
+
+
+# Secret scanning (issue 13, "Security"): the secrets tests register (tests/secret_scan.py) must
+# never appear in what a test printed or logged, nor in the logs of the processes it started.
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_secret_in_process_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """At the end of the session, fail if a secret is in a log file under the temp folder."""
+    secret_scan.register_environment()
+    yield
+    found = secret_scan.leaked_in_files(tmp_path_factory.getbasetemp())
+    if found:
+        lines = [f"{path}: {', '.join(hits)}" for path, hits in sorted(found.items())]
+        pytest.fail("secrets appear in process logs:\n" + "\n".join(lines), pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Fail a test whose captured stdout, stderr or log records hold a registered secret."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    hits = secret_scan.leaked(content for _, content in report.sections)
+    if hits:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"secrets appear in the captured output of {item.nodeid} ({report.when}): "
+            + ", ".join(hits)
+        )

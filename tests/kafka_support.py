@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tickerwire.adapters.kafka_admin import TopicSpec, ensure_topics, load_topic_specs
-from tickerwire.localbroker import REPO_ROOT, LocalBroker, free_loopback_ports
+from tickerwire.localbroker import REPO_ROOT, LocalBroker, SaslSslListener, free_loopback_ports
 from tickerwire.localbroker import run_sync as run_async
 
 __all__ = [
@@ -61,9 +61,13 @@ async def create_unique_topics(
 
 
 @contextlib.contextmanager
-def private_broker(workdir: Path, *, partitions: int = 3) -> Iterator[str]:
+def private_broker(
+    workdir: Path, *, partitions: int = 3, sasl_ssl: SaslSslListener | None = None
+) -> Iterator[str]:
     """A broker of the caller's own (no other test's records) with the topics of topics.yaml,
-    created with ``partitions`` partitions; yields its bootstrap and stops it by its pid."""
+    created with ``partitions`` partitions; yields its bootstrap and stops it by its pid.
+
+    With ``sasl_ssl`` its client listener takes SASL over TLS only (see SaslSslListener)."""
     port, cport = free_ports(2)
     broker = LocalBroker(
         port,
@@ -72,12 +76,12 @@ def private_broker(workdir: Path, *, partitions: int = 3) -> Iterator[str]:
         "512m",
         controller_port=cport,
         partitions=partitions,
+        sasl_ssl=sasl_ssl,
     )
     broker.up(timeout=180)
     try:
-        run_async(
-            lambda: ensure_topics(broker.bootstrap, load_topic_specs(), partitions=partitions)
-        )
+        options = broker.client_options()
+        run_async(lambda: ensure_topics(options, load_topic_specs(), partitions=partitions))
         yield broker.bootstrap
     finally:
         broker.down()

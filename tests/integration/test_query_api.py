@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from tests.query_support import SPARSE, BagOfWordsEmbedder, doc, load_index
+from tests.secret_scan import register_secret
 from tickerwire.adapters.index_edge import EdgeIndex
 from tickerwire.core.settings import Settings
 from tickerwire.query.api import OPEN_PATHS, create_app, iter_routes
@@ -23,7 +24,7 @@ from tickerwire.runtime import readiness_check
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-KEY = "s3cret-key-for-tests"
+KEY = register_secret("s3cret-key-for-tests")
 DOCS = [
     doc("news:a", "Acme reported revenue of $1,234 million for the quarter.", tickers=["ACME"]),
     doc("news:b", "Globex cut its dividend to $0.10 per share.", tickers=["GBX"]),

@@ -20,13 +20,14 @@ import pytest
 
 from tests.e2e.support import TICKERWIRE, Worker, wait_until
 from tests.kafka_support import free_port
+from tests.secret_scan import register_secret
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "deploy" / "sample"
 SCREENSHOT = REPO / "docs" / "page.png"
-KEY = "ui-test-key"
+KEY = register_secret("ui-test-key")
 QUESTION = "What revenue did NVIDIA report for the third quarter of fiscal 2027?"
 
 pytestmark = [

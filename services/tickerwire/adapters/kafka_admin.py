@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
+from tickerwire.adapters.kafka_errors import check_login
 from tickerwire.adapters.kafka_options import KafkaConnection, connection_options, describe
 from tickerwire.core.errors import BrokerError, ConfigError
 from tickerwire.core.logging import get_logger
@@ -126,14 +127,14 @@ async def admin_client(
     bootstrap: KafkaConnection, timeout_s: float = 30.0
 ) -> AsyncIterator[AIOKafkaAdminClient]:
     """A started admin client, always closed on exit; BrokerError when the broker is unreachable."""
-    admin = AIOKafkaAdminClient(
-        **connection_options(bootstrap), request_timeout_ms=int(timeout_s * 1000)
-    )
+    options = connection_options(bootstrap)
+    admin = AIOKafkaAdminClient(**options, request_timeout_ms=int(timeout_s * 1000))
     try:
         try:
             async with asyncio.timeout(timeout_s):
                 await admin.start()
         except (KafkaError, OSError, TimeoutError) as exc:
+            await check_login(options)  # a refused login or certificate is fatal, and says so
             raise BrokerError(f"cannot reach Kafka at {describe(bootstrap)}: {exc!r}") from exc
         yield admin
     finally:

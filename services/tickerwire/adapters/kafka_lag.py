@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from tickerwire.adapters.kafka_errors import check_login
 from tickerwire.adapters.kafka_options import KafkaConnection, connection_options, describe
 from tickerwire.core.errors import BrokerError
 
@@ -28,12 +29,11 @@ class LagReader:
 
     def __init__(self, bootstrap: KafkaConnection, *, timeout_s: float = 30.0) -> None:
         self._where = describe(bootstrap)
+        self._options = connection_options(bootstrap)
         self._timeout = timeout_s
-        self._admin = AIOKafkaAdminClient(
-            **connection_options(bootstrap), request_timeout_ms=int(timeout_s * 1000)
-        )
+        self._admin = AIOKafkaAdminClient(**self._options, request_timeout_ms=int(timeout_s * 1000))
         self._consumer = AIOKafkaConsumer(
-            **connection_options(bootstrap),
+            **self._options,
             enable_auto_commit=False,
             request_timeout_ms=int(timeout_s * 1000),
         )
@@ -47,6 +47,7 @@ class LagReader:
                 await self._consumer.start()
         except (KafkaError, OSError, TimeoutError) as exc:
             await self.close()
+            await check_login(self._options)  # a refused login or certificate is fatal
             raise BrokerError(f"cannot reach Kafka at {self._where}: {exc!r}") from exc
         self._started = True
 

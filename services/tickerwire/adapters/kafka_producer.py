@@ -9,7 +9,8 @@ from typing import Any, TypeAlias
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
-from tickerwire.adapters.kafka_errors import kafka_errors
+from tickerwire.adapters.kafka_errors import check_login, kafka_errors
+from tickerwire.core.errors import BrokerUnavailableError
 
 #: Where Kafka stored a record (topic, partition, offset, timestamp).
 Delivery: TypeAlias = RecordMetadata
@@ -20,15 +21,19 @@ class KafkaRecordProducer:
     BrokerError when Kafka is away or refuses)."""
 
     def __init__(self, **config: Any) -> None:
+        self._config = config
         self._producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **config)
 
     async def start(self) -> None:
-        """Connect to the cluster; stops the client again when that fails."""
+        """Connect to the cluster; stops the client again when that fails (BrokerRejectedError
+        when the broker refused the login or the TLS handshake)."""
         try:
             with kafka_errors():
                 await self._producer.start()
-        except BaseException:
+        except BaseException as exc:
             await self._producer.stop()
+            if isinstance(exc, BrokerUnavailableError):
+                await check_login(self._config)
             raise
 
     async def stop(self) -> None:

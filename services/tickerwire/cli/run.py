@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -13,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tickerwire.core.errors import BrokerRejectedError
 from tickerwire.core.logging import configure_logging
 from tickerwire.core.ports import SearchFilters
 from tickerwire.core.settings import Settings, load_settings
@@ -32,6 +35,17 @@ class ModeChoice(StrEnum):
     sparse = "sparse"
 
 
+@contextmanager
+def _refused_exits() -> Iterator[None]:
+    """A broker that refuses the login or the TLS handshake ends the command with exit code
+    2 and one clear line on stderr (retrying cannot fix the settings)."""
+    try:
+        yield
+    except BrokerRejectedError as exc:
+        typer.echo(f"error: {exc.reason}", err=True)
+        raise typer.Exit(2) from exc
+
+
 def register(app: typer.Typer) -> None:
     """Add the run commands to the root app."""
     app.command("up")(up)
@@ -47,7 +61,8 @@ def up(
     from tickerwire.runtime import run_worker
 
     settings = load_settings()
-    run_worker(settings, serve_http=not no_http, app_id=settings.app_id)
+    with _refused_exits():
+        run_worker(settings, serve_http=not no_http, app_id=settings.app_id)
 
 
 def worker(
@@ -62,13 +77,14 @@ def worker(
 
     name = stage.value
     settings = load_settings()
-    run_worker(
-        settings,
-        stages=(name,),  # type: ignore[arg-type]
-        serve_http=http,
-        app_id=f"{settings.app_id}-{name}",
-        metrics_port=settings.metrics_port,
-    )
+    with _refused_exits():
+        run_worker(
+            settings,
+            stages=(name,),  # type: ignore[arg-type]
+            serve_http=http,
+            app_id=f"{settings.app_id}-{name}",
+            metrics_port=settings.metrics_port,
+        )
 
 
 def query() -> None:
@@ -77,7 +93,8 @@ def query() -> None:
 
     settings = load_settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level, service=True)
-    asyncio.run(serve_query(settings))
+    with _refused_exits():
+        asyncio.run(serve_query(settings))
 
 
 def search(

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
         env_file=None,
         frozen=True,
         extra="ignore",
+        # A validation error must not echo the inputs: they hold the SASL password and API keys.
+        hide_input_in_errors=True,
     )
 
     # Kafka

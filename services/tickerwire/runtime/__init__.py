@@ -17,6 +17,7 @@ import mode
 import structlog
 import uvicorn
 
+from tickerwire.adapters.kafka_errors import check_login
 from tickerwire.adapters.kafka_options import KafkaConnection, client_options
 from tickerwire.core.errors import BrokerError
 from tickerwire.core.logging import configure_logging
@@ -254,6 +255,7 @@ def query_service(res: Resources, host: str, port: int, **kwargs: Any) -> AsgiSe
 
 async def serve_query(settings: Settings) -> None:
     """Serve the query API alone until SIGTERM/SIGINT (uvicorn handles the signals)."""
+    await check_login(client_options(settings))
     res = await open_resources(settings, with_index=True)
     model = open_answer_model(settings)
     lag = stage_lag_reader(settings)
@@ -319,6 +321,9 @@ def run_worker(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    # A wrong password or CA stops the worker here, with a clear BrokerRejectedError; faust
+    # would only say "Unable to bootstrap".
+    loop.run_until_complete(check_login(client_options(settings)))
     with_index = "index" in stages or serve_http
     res = loop.run_until_complete(open_resources(settings, with_index=with_index))
     built: dict[str, Any] = {}
