@@ -9,7 +9,8 @@ way every topic of ``schemas/topics.yaml`` exists before the first test runs.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
 
 import pytest
 
@@ -101,10 +102,12 @@ def _no_secret_in_process_logs(tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
     """Fail a test whose captured stdout, stderr or log records hold a registered secret."""
     outcome = yield
-    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    report: pytest.TestReport = outcome.get_result()
     hits = secret_scan.leaked(content for _, content in report.sections)
     if hits:
         report.outcome = "failed"
