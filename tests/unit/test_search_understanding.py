@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from tickerwire.core.ports import (
     HybridParams,
+    PeriodScope,
     ScoredHit,
     SearchFilters,
     SearchMode,
@@ -224,3 +225,22 @@ def test_the_search_api_takes_understand_and_returns_understood() -> None:
     assert len(off["hits"]) == 8
     bad = client.post("/v1/search", json={"query": "x", "understand": "maybe"})
     assert bad.status_code == 422
+
+
+async def test_an_unambiguous_period_narrows_the_index_search_itself() -> None:
+    index = FakeIndex()
+    await service(index).search("What was the FY2018 capex of 3M?", k=5)
+    scope = index.calls[0]["filters"].period
+    assert scope == PeriodScope(
+        year=2018,
+        published_from=datetime(2017, 1, 1, tzinfo=UTC),
+        published_before=datetime(2019, 5, 1, tzinfo=UTC),
+    )
+    await service(index).search("What was the FY2018 capex of 3M?", k=5, understand=False)
+    assert index.calls[1]["filters"].period is None
+
+
+async def test_periods_that_only_boost_do_not_narrow_the_index_search() -> None:
+    index = FakeIndex()
+    await service(index).search("3M capex in FY2018 versus FY2022", k=5)
+    assert index.calls[0]["filters"].period is None

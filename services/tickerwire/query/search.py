@@ -147,6 +147,8 @@ class SearchService:
         if u is not None:
             if u.ticker_filter:
                 filters = dataclasses.replace(filters, tickers=u.ticker_filter)
+            if u.period_filter is not None:  # in the index, so every candidate is in scope
+                filters = dataclasses.replace(filters, period=u.period_filter.scope())
             limit = max(k, self._hybrid.prefetch)
             QUERY_UNDERSTOOD.labels(applied_as=u.applied_as or "none").inc()
         tu = time.perf_counter()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from tickerwire.core.ports import PeriodScope
 from tickerwire.pipeline.entities import MAX_NAME_WORDS, EntityObservation, normalize_name
 
 AppliedAs = Literal["filter", "boost"]
@@ -91,6 +92,12 @@ class Period:
         if self.quarter is not None:
             return f"{self.year}Q{self.quarter}"
         return f"FY{self.year}" if self.fiscal else str(self.year)
+
+    def scope(self) -> PeriodScope:
+        """The index filter for this period's year (:func:`period_matches` then checks the
+        quarter): a point's own fiscal year, or else its publication date."""
+        start, end = self.publication_window()
+        return PeriodScope(year=self.year, published_from=start, published_before=end)
 
     def publication_window(self) -> tuple[datetime, datetime]:
         """When documents about this period are published: [start, end) in UTC.
