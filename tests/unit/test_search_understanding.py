@@ -22,7 +22,7 @@ from tickerwire.core.settings import Settings
 from tickerwire.pipeline.entities import EntityObservation
 from tickerwire.query.api import create_app
 from tickerwire.query.search import SearchService, apply_understanding
-from tickerwire.query.understanding import EntityRegistry, Understanding
+from tickerwire.query.understanding import EntityRegistry, Period, Understanding
 
 AS_OF = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -194,6 +194,16 @@ def test_a_boost_lifts_a_match_but_not_from_far_below_the_top() -> None:
     assert 10 < ranked.index("30") < 29  # lifted past rank 14 and below, not to the top
     assert 50 < ranked.index("90") < 89  # from far below: lifted a little
     assert sorted(ranked, key=int) == [str(i) for i in range(1, 101)]  # nothing removed
+
+
+def test_under_a_period_filter_a_report_of_the_period_outranks_news_of_the_time() -> None:
+    q3 = Period(year=2027, quarter=3, fiscal=True)
+    news = point("preview", ["NVDA"], _ts(2026, 11, 10))  # published in the window, no period
+    report = point("10q", ["NVDA"], _ts(2026, 11, 19), fiscal_period="2027Q3")
+    other = point("fy26", ["NVDA"], _ts(2026, 11, 19), fiscal_period="FY2026")
+    hits = [ScoredHit(id=p["doc_id"], score=1.0, payload=p) for p in (news, other, report)]
+    u = Understanding(ticker_filter=("NVDA",), period_filter=q3, periods=(q3,))
+    assert ids(apply_understanding(hits, u)) == ["10q", "preview"]
 
 
 async def test_the_callers_ticker_filter_wins_and_understood_tickers_only_boost() -> None:
