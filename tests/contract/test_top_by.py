@@ -13,7 +13,14 @@ import pytest
 
 from tickerwire.core.errors import ValidationError
 from tickerwire.core.payload import IndexPayload
-from tickerwire.core.ports import Point, SearchFilters, SparseVector, VectorIndex
+from tickerwire.core.ports import (
+    HybridParams,
+    PeriodScope,
+    Point,
+    SearchFilters,
+    SparseVector,
+    VectorIndex,
+)
 from tickerwire.core.records import DocFacts
 
 from ._corpus import basis, point_id
@@ -187,3 +194,36 @@ async def test_company_and_fiscal_filters_match_the_payload(index: VectorIndex) 
         assert await index.count(filters) == 1
     assert await index.count(SearchFilters(fiscal_years=(2026,))) == 0
     assert await index.count(SearchFilters(companies=("nvidia",))) == 0
+
+
+async def test_a_period_scope_takes_the_fiscal_year_or_else_the_publication_date(
+    index: VectorIndex,
+) -> None:
+    await index.upsert(POINTS)  # news:1 has fiscal_year 2027; the market stats have none
+    fy2027 = SearchFilters(
+        period=PeriodScope(
+            year=2027,
+            published_from=datetime(2030, 1, 1, tzinfo=UTC),
+            published_before=datetime(2031, 1, 1, tzinfo=UTC),
+        )
+    )
+    assert await index.count(fy2027) == 1
+    day1_only = SearchFilters(
+        period=PeriodScope(year=1999, published_from=DAY1, published_before=DAY2)
+    )
+    # Only the points without a fiscal year, published on DAY1: news:1 is out by its own year.
+    assert await index.count(day1_only) == 4
+    hits = await index.search(
+        dense=basis(0),
+        sparse=None,
+        mode="dense",
+        filters=day1_only,
+        limit=10,
+        hybrid=HybridParams(),
+    )
+    assert {str(h.payload["doc_id"]) for h in hits} == {
+        "mkt:AAPL:1",
+        "mkt:MSFT:1",
+        "mkt:NVDA:1",
+        "mkt:TSLA:1",
+    }

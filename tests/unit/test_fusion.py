@@ -15,6 +15,7 @@ from tickerwire.pipeline.fusion import (
     dbsf_fuse,
     fuse_candidates,
     fuse_hits,
+    max_normalized_fuse,
     normalized_score_fuse,
     rrf_fuse,
     rrf_position_score,
@@ -129,3 +130,27 @@ def test_fuse_candidates_rejects_an_unknown_method() -> None:
     params = HybridParams(fusion="nope")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown fusion"):
         fuse_candidates(DENSE, SPARSE, params)
+
+
+def test_max_normalized_fuse_divides_each_side_by_its_best_score() -> None:
+    fused = {h.key: h.score for h in max_normalized_fuse(DENSE, SPARSE, dense_weight=0.5)}
+    # a: 0.5·0.9/0.9 + 0.5·3/12; c: 0.5·0.7/0.9 + 0.5·12/12; d: only sparse, 0.5·4/12.
+    assert fused["a"] == pytest.approx(0.5 + 0.125)
+    assert fused["c"] == pytest.approx(0.5 * 0.7 / 0.9 + 0.5)
+    assert fused["d"] == pytest.approx(0.5 * 4 / 12)
+    assert keys(max_normalized_fuse(DENSE, SPARSE, dense_weight=0.5))[:2] == ["c", "a"]
+
+
+def test_max_normalized_fuse_keeps_scores_when_the_list_gets_deeper() -> None:
+    shallow = {h.key: h.score for h in max_normalized_fuse(DENSE, SPARSE, dense_weight=0.4)}
+    deeper = max_normalized_fuse([*DENSE, ("e", 0.1)], [*SPARSE, ("f", 0.5)], dense_weight=0.4)
+    # Min-max would rescale every score by the new minimum; dividing by the best does not.
+    assert {h.key: h.score for h in deeper if h.key in shallow} == pytest.approx(shallow)
+
+
+def test_max_normalized_fuse_handles_empty_and_non_positive_lists() -> None:
+    assert max_normalized_fuse([], [], dense_weight=0.5) == []
+    only_sparse = max_normalized_fuse([("a", 0.0), ("b", -0.2)], SPARSE, dense_weight=0.5)
+    assert keys(only_sparse)[0] == "c"
+    with pytest.raises(ValueError, match="dense_weight"):
+        max_normalized_fuse(DENSE, SPARSE, dense_weight=1.5)

@@ -454,6 +454,28 @@ def test_html_file_is_one_document_with_head_metadata(tmp_path: Path) -> None:
     assert doc.published_at == datetime(2026, 11, 19, 21, 0, tzinfo=UTC)
 
 
+def test_html_filing_metadata_names_company_form_and_period(tmp_path: Path) -> None:
+    path = tmp_path / "acme.html"
+    path.write_text(
+        HTML.replace(
+            "</head>",
+            '<meta name="tickerwire:company" content="Acme Corp">\n'
+            '<meta name="tickerwire:form" content="10-Q">\n'
+            '<meta name="tickerwire:fiscal_period" content="2026Q3">\n'
+            '<meta name="tickerwire:fiscal_year" content="ignored">\n</head>',
+        ),
+        encoding="utf-8",
+    )
+    (item,) = read(path)
+    assert isinstance(item, Accepted)
+    assert item.document.metadata == {
+        "file": "acme.html",
+        "company": "Acme Corp",
+        "form": "10-Q",
+        "fiscal_period": "2026Q3",
+    }
+
+
 def test_html_without_metadata_falls_back_to_path_and_mtime(tmp_path: Path) -> None:
     folder = tmp_path / "site" / "2026 news"
     folder.mkdir(parents=True)

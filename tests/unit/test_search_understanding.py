@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from tickerwire.core.ports import (
     HybridParams,
+    PeriodScope,
     ScoredHit,
     SearchFilters,
     SearchMode,
@@ -21,7 +22,7 @@ from tickerwire.core.settings import Settings
 from tickerwire.pipeline.entities import EntityObservation
 from tickerwire.query.api import create_app
 from tickerwire.query.search import SearchService, apply_understanding
-from tickerwire.query.understanding import EntityRegistry, Understanding
+from tickerwire.query.understanding import EntityRegistry, Period, Understanding
 
 AS_OF = datetime(2026, 11, 27, tzinfo=UTC)
 
@@ -195,6 +196,16 @@ def test_a_boost_lifts_a_match_but_not_from_far_below_the_top() -> None:
     assert sorted(ranked, key=int) == [str(i) for i in range(1, 101)]  # nothing removed
 
 
+def test_under_a_period_filter_a_report_of_the_period_outranks_news_of_the_time() -> None:
+    q3 = Period(year=2027, quarter=3, fiscal=True)
+    news = point("preview", ["NVDA"], _ts(2026, 11, 10))  # published in the window, no period
+    report = point("10q", ["NVDA"], _ts(2026, 11, 19), fiscal_period="2027Q3")
+    other = point("fy26", ["NVDA"], _ts(2026, 11, 19), fiscal_period="FY2026")
+    hits = [ScoredHit(id=p["doc_id"], score=1.0, payload=p) for p in (news, other, report)]
+    u = Understanding(ticker_filter=("NVDA",), period_filter=q3, periods=(q3,))
+    assert ids(apply_understanding(hits, u)) == ["10q", "preview"]
+
+
 async def test_the_callers_ticker_filter_wins_and_understood_tickers_only_boost() -> None:
     index = FakeIndex()
     result = await service(index).search(
@@ -224,3 +235,22 @@ def test_the_search_api_takes_understand_and_returns_understood() -> None:
     assert len(off["hits"]) == 8
     bad = client.post("/v1/search", json={"query": "x", "understand": "maybe"})
     assert bad.status_code == 422
+
+
+async def test_an_unambiguous_period_narrows_the_index_search_itself() -> None:
+    index = FakeIndex()
+    await service(index).search("What was the FY2018 capex of 3M?", k=5)
+    scope = index.calls[0]["filters"].period
+    assert scope == PeriodScope(
+        year=2018,
+        published_from=datetime(2017, 1, 1, tzinfo=UTC),
+        published_before=datetime(2019, 5, 1, tzinfo=UTC),
+    )
+    await service(index).search("What was the FY2018 capex of 3M?", k=5, understand=False)
+    assert index.calls[1]["filters"].period is None
+
+
+async def test_periods_that_only_boost_do_not_narrow_the_index_search() -> None:
+    index = FakeIndex()
+    await service(index).search("3M capex in FY2018 versus FY2022", k=5)
+    assert index.calls[0]["filters"].period is None

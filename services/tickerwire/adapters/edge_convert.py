@@ -15,7 +15,9 @@ import qdrant_edge as qe
 from tickerwire.adapters.index_common import (
     DENSE,
     SPARSE,
+    AnyOfCond,
     Condition,
+    IsEmptyCond,
     MatchAnyCond,
     filter_conditions,
     stored_payload,
@@ -40,8 +42,18 @@ def edge_id(point_id: str) -> UUID:
         raise VectorIndexError(f"point id {point_id!r} is not a UUID") from exc
 
 
-def edge_condition(cond: Condition) -> qe.FieldCondition:
-    """The Edge field condition for a neutral condition."""
+#: One condition of an Edge filter.
+EdgeCondition = qe.FieldCondition | qe.IsEmptyCondition | qe.Filter
+
+
+def edge_condition(cond: Condition) -> EdgeCondition:
+    """The Edge condition for a neutral condition."""
+    if isinstance(cond, IsEmptyCond):
+        return qe.IsEmptyCondition(cond.key)
+    if isinstance(cond, AnyOfCond):
+        return qe.Filter(
+            should=[qe.Filter(must=[edge_condition(c) for c in option]) for option in cond.options]
+        )
     if isinstance(cond, MatchAnyCond):
         values = cast("list[str] | list[int]", list(cond.values))
         return qe.FieldCondition(cond.key, match=qe.MatchAny(values))

@@ -69,7 +69,21 @@ class RangeCond:
     lte: float | None = None
 
 
-Condition = MatchAnyCond | RangeCond
+@dataclass(frozen=True, slots=True)
+class IsEmptyCond:
+    """The payload field ``key`` is absent, null or an empty list."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOfCond:
+    """At least one of ``options`` holds, each option a list of conditions that all must."""
+
+    options: tuple[tuple[Condition, ...], ...]
+
+
+Condition = MatchAnyCond | RangeCond | IsEmptyCond | AnyOfCond
 
 
 def to_epoch(value: datetime) -> float:
@@ -100,6 +114,23 @@ def filter_conditions(filters: SearchFilters | None) -> list[Condition]:
             conds.append(MatchAnyCond(key, tuple(values)))
     if filters.fiscal_years:
         conds.append(MatchAnyCond("fiscal_year", tuple(filters.fiscal_years)))
+    if filters.period is not None:
+        scope = filters.period
+        conds.append(
+            AnyOfCond(
+                (
+                    (MatchAnyCond("fiscal_year", (scope.year,)),),
+                    (
+                        IsEmptyCond("fiscal_year"),
+                        RangeCond(
+                            "published_ts",
+                            gte=to_epoch(scope.published_from),
+                            lt=to_epoch(scope.published_before),
+                        ),
+                    ),
+                )
+            )
+        )
     if filters.published_after is not None or filters.published_before is not None:
         conds.append(
             RangeCond(

@@ -21,7 +21,9 @@ from tickerwire.adapters.index_common import (
     PAYLOAD_INDEXES,
     SCROLL_PAGE,
     SPARSE,
+    AnyOfCond,
     Condition,
+    IsEmptyCond,
     MatchAnyCond,
     by_chunk_index,
     check_search_args,
@@ -64,7 +66,16 @@ _SCHEMAS = {
 _DIRECTIONS = {"asc": models.Direction.ASC, "desc": models.Direction.DESC}
 
 
-def _server_condition(cond: Condition) -> models.FieldCondition:
+def _server_condition(cond: Condition) -> models.Condition:
+    if isinstance(cond, IsEmptyCond):
+        return models.IsEmptyCondition(is_empty=models.PayloadField(key=cond.key))
+    if isinstance(cond, AnyOfCond):
+        return models.Filter(
+            should=[
+                models.Filter(must=[_server_condition(c) for c in option])
+                for option in cond.options
+            ]
+        )
     if isinstance(cond, MatchAnyCond):
         return models.FieldCondition(key=cond.key, match=models.MatchAny(any=list(cond.values)))
     return models.FieldCondition(

@@ -39,11 +39,26 @@ class Point:
 
 
 @dataclass(frozen=True, slots=True)
+class PeriodScope:
+    """The points that may belong to one fiscal or calendar year.
+
+    A point with a ``fiscal_year`` belongs when it is ``year``; a point without one when it was
+    published in ``[published_from, published_before)``. Query understanding narrows a search
+    to an unambiguous period with it, in the index, so every candidate of the ranking is in scope.
+    """
+
+    year: int
+    published_from: datetime
+    published_before: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class SearchFilters:
     """Filters applied before ranking; ``as_of`` hides everything published after it.
 
     Each tuple matches any of its values; ``companies`` and ``fiscal_periods`` match the payload
-    strings exactly, ``fiscal_years`` the integer ``fiscal_year``.
+    strings exactly, ``fiscal_years`` the integer ``fiscal_year``; ``period`` is a
+    :class:`PeriodScope`.
     """
 
     tickers: tuple[str, ...] = ()
@@ -53,6 +68,7 @@ class SearchFilters:
     companies: tuple[str, ...] = ()
     fiscal_periods: tuple[str, ...] = ()
     fiscal_years: tuple[int, ...] = ()
+    period: PeriodScope | None = None
     published_after: datetime | None = None
     published_before: datetime | None = None
     as_of: datetime | None = None
@@ -78,7 +94,7 @@ class Watermark:
 #: How hybrid search fuses its dense and sparse candidates (pipeline/fusion.py, docs/retrieval.md):
 #: "rrf" is Qdrant's weighted RRF, in the index; the others fuse the two candidate lists
 #: client-side (pipeline.fusion.fuse_hits).
-FusionMethod = Literal["rrf", "dbsf", "minmax", "adaptive"]
+FusionMethod = Literal["rrf", "dbsf", "minmax", "maxnorm", "adaptive"]
 
 
 @dataclass(frozen=True, slots=True)

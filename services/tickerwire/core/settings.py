@@ -154,22 +154,19 @@ class Settings(BaseSettings):
     )
 
     # Search
-    # Chosen by cross-checking both dev sets (docs/retrieval.md, bench/fusion_sweep.py): min-max
-    # score fusion with a dense share of 0.4 is the only option tried that beats the better
-    # single mode on both TAT-QA (nDCG@10 0.572 vs sparse 0.558) and FinanceBench with metadata
-    # headers (0.479 vs dense 0.434, subset). Weighted RRF (the index's own fusion) cannot: the
-    # old k=1, 1:3 lost to dense on FinanceBench (0.379); k=2, 1:2 is its least-bad setting.
-    # The default stays RRF until the end-to-end eval confirms min-max: on the sample feed with
-    # query understanding, min-max ranked the NVIDIA earnings-preview story above the 10-Q that
-    # answers "NVIDIA's third quarter of fiscal 2027" (tests/e2e/test_understanding_e2e.py).
-    hybrid_fusion: Literal["rrf", "dbsf", "minmax", "adaptive"] = Field(
-        default="rrf",
+    # Hybrid fusion, chosen on both dev sets through the real pipeline (docs/retrieval.md,
+    # bench/fusion_index_sweep.py): each side's scores divided by its best score, summed with
+    # equal weights (maxnorm, dense share 0.5) over 200 candidates a side. It beats the better
+    # single mode on TAT-QA (sparse) and on FinanceBench (dense) in hit@10 and nDCG@10; min-max
+    # and weighted RRF each lose on one of the two sets.
+    hybrid_fusion: Literal["rrf", "dbsf", "minmax", "maxnorm", "adaptive"] = Field(
+        default="maxnorm",
         description="How hybrid search fuses dense and sparse candidates: the index's weighted "
-        "RRF, or client-side DBSF, min-max score fusion, or adaptive score fusion "
-        "(pipeline/fusion.py; index adapters fuse client-side through fuse_hits).",
+        "RRF, or client-side DBSF, min-max or max-normalized score fusion, or adaptive score "
+        "fusion (pipeline/fusion.py; index adapters fuse client-side through fuse_hits).",
     )
     hybrid_dense_share: float = Field(
-        default=0.4, ge=0, le=1, description="Dense share of min-max score fusion."
+        default=0.5, ge=0, le=1, description="Dense share of score fusion (maxnorm, minmax)."
     )
     hybrid_rrf_k: int = Field(default=2, ge=1, description="RRF constant k of hybrid search.")
     hybrid_dense_weight: float = Field(
@@ -179,7 +176,7 @@ class Settings(BaseSettings):
         default=2.0, ge=0, description="Weight of the sparse (BM25) ranking in hybrid RRF."
     )
     hybrid_prefetch: int = Field(
-        default=100, ge=1, description="Candidates each side contributes to hybrid fusion."
+        default=200, ge=1, description="Candidates each side contributes to hybrid fusion."
     )
 
     # Answers (/v1/ask)

@@ -112,6 +112,28 @@ def normalized_score_fuse(
     return _ranked(scores)
 
 
+def max_normalized_fuse(
+    dense: Candidates[K], sparse: Candidates[K], *, dense_weight: float
+) -> list[FusedHit[K]]:
+    """``a·cosine/max(cosine) + (1-a)·bm25/max(bm25)`` over the union (a missing score counts 0).
+
+    Each side's scores are divided by its best one, so a side's ranking keeps its own shape:
+    a decisive BM25 match stays far ahead, and a flat ranking (look-alike pages of one filing)
+    stays flat instead of being stretched to [0, 1] as min-max does. Unlike min-max, a deeper
+    candidate list adds candidates without rescaling the ones already there. Scores at or
+    below 0 count 0.
+    """
+    if not 0 <= dense_weight <= 1:
+        raise ValueError("dense_weight must be in [0, 1]")
+    scores: dict[K, float] = {}
+    for candidates, weight in ((dense, dense_weight), (sparse, 1.0 - dense_weight)):
+        top = max((s for _, s in candidates), default=0.0)
+        for key, value in candidates:
+            share = max(0.0, value) / top if top > 0 else 0.0
+            scores[key] = scores.get(key, 0.0) + weight * share
+    return _ranked(scores)
+
+
 #: Sparse weight of adaptive fusion when BM25's top score does not stand out at all, and when it
 #: stands out fully (a lone strong match).
 ADAPTIVE_SPARSE_MIN = 0.5
@@ -164,6 +186,8 @@ def fuse_candidates(
         return dbsf_fuse([dense, sparse], weights)
     if params.fusion == "minmax":
         return normalized_score_fuse(dense, sparse, dense_weight=params.dense_share)
+    if params.fusion == "maxnorm":
+        return max_normalized_fuse(dense, sparse, dense_weight=params.dense_share)
     if params.fusion == "adaptive":
         share = adaptive_dense_weight([score for _, score in sparse])
         return normalized_score_fuse(dense, sparse, dense_weight=share)

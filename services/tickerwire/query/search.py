@@ -28,6 +28,7 @@ from tickerwire.core.ports import (
 from tickerwire.query.understanding import (
     EntityRegistry,
     Understanding,
+    period_declared,
     period_matches,
     tickers_match,
     understand,
@@ -121,6 +122,21 @@ class SearchService:
             )
         return u
 
+    def narrow(
+        self, query: str, k: int, filters: SearchFilters | None, *, understand: bool = True
+    ) -> tuple[Understanding | None, SearchFilters, int]:
+        """What ``query`` names (None when off or nothing known), the filters the index search
+        runs with, and how many candidates it returns before the re-rank."""
+        filters = filters or SearchFilters()
+        u = self.understand(query, filters) if understand else None
+        if u is None or u.empty:
+            return None, filters, k
+        if u.ticker_filter:
+            filters = dataclasses.replace(filters, tickers=u.ticker_filter)
+        if u.period_filter is not None:  # in the index, so every candidate is in scope
+            filters = dataclasses.replace(filters, period=u.period_filter.scope())
+        return u, filters, max(k, self._hybrid.prefetch)
+
     async def search(
         self,
         query: str,
@@ -138,16 +154,9 @@ class SearchService:
         aspects re-rank; scores stay the index's own.
         """
         timings: dict[str, float] = {}
-        filters = filters or SearchFilters()
         t0 = time.perf_counter()
-        u = self.understand(query, filters) if understand else None
-        if u is not None and u.empty:
-            u = None
-        limit = k
+        u, filters, limit = self.narrow(query, k, filters, understand=understand)
         if u is not None:
-            if u.ticker_filter:
-                filters = dataclasses.replace(filters, tickers=u.ticker_filter)
-            limit = max(k, self._hybrid.prefetch)
             QUERY_UNDERSTOOD.labels(applied_as=u.applied_as or "none").inc()
         tu = time.perf_counter()
         dense = await self._embedder.embed_query(query) if mode != "sparse" else None
@@ -186,11 +195,13 @@ def apply_understanding(hits: Sequence[ScoredHit], u: Understanding) -> list[Sco
 
     The re-rank is by rank, not score, so it means the same in every mode: a candidate at rank r
     (from 1) gets ``(1 + BOOST * m) / (BOOST_RANK_K + r)``, where m is the share of boosted
-    aspects (tickers, periods) it matches. Ties keep the index's order.
+    aspects (tickers, periods) it matches. Under a period filter, a point that declares the
+    period (its fiscal period) counts as a boosted match, and one that is only published
+    while the period ran does not. Ties keep the index's order.
     """
     period = u.period_filter
     kept = [h for h in hits if period is None or period_matches(period, h.payload)]
-    if not u.boosts:
+    if not u.boosts and period is None:
         return kept
 
     def matched(hit: ScoredHit) -> float:
@@ -199,6 +210,8 @@ def apply_understanding(hits: Sequence[ScoredHit], u: Understanding) -> list[Sco
             checks.append(tickers_match(u.boost_tickers, hit.payload))
         if u.boost_periods:
             checks.append(any(period_matches(p, hit.payload) for p in u.boost_periods))
+        if period is not None:  # a report of the period over news published while it ran
+            checks.append(period_declared(period, hit.payload))
         return sum(checks) / len(checks)
 
     ranked = sorted(

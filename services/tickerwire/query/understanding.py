@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from tickerwire.core.ports import PeriodScope
 from tickerwire.pipeline.entities import MAX_NAME_WORDS, EntityObservation, normalize_name
 
 AppliedAs = Literal["filter", "boost"]
@@ -91,6 +92,12 @@ class Period:
         if self.quarter is not None:
             return f"{self.year}Q{self.quarter}"
         return f"FY{self.year}" if self.fiscal else str(self.year)
+
+    def scope(self) -> PeriodScope:
+        """The index filter for this period's year (:func:`period_matches` then checks the
+        quarter): a point's own fiscal year, or else its publication date."""
+        start, end = self.publication_window()
+        return PeriodScope(year=self.year, published_from=start, published_before=end)
 
     def publication_window(self) -> tuple[datetime, datetime]:
         """When documents about this period are published: [start, end) in UTC.
@@ -401,6 +408,26 @@ def parse_fiscal_period(value: str) -> tuple[int, int | None] | None:
     return (int(m.group(1)), None) if m else None
 
 
+def _own_period(payload: Mapping[str, Any]) -> tuple[int, int | None] | None:
+    """The ``(year, quarter)`` a point declares: its ``fiscal_period``, else ``fiscal_year``."""
+    fp = payload.get("fiscal_period")
+    if isinstance(fp, str) and fp:
+        own = parse_fiscal_period(fp)
+        if own is not None:
+            return own
+    fy = payload.get("fiscal_year")
+    if isinstance(fy, int) and not isinstance(fy, bool):
+        return fy, None
+    return None
+
+
+def _in_period(period: Period, own: tuple[int, int | None]) -> bool:
+    year, quarter = own
+    if year != period.year:
+        return False
+    return period.quarter is None or quarter is None or quarter == period.quarter
+
+
 def period_matches(period: Period, payload: Mapping[str, Any]) -> bool:
     """Whether a point belongs to ``period``.
 
@@ -408,24 +435,21 @@ def period_matches(period: Period, payload: Mapping[str, Any]) -> bool:
     same year and, for a quarter, the same quarter or a whole-year document. Without one, its
     publication date must fall in the period's :meth:`Period.publication_window`.
     """
-    own: tuple[int, int | None] | None = None
-    fp = payload.get("fiscal_period")
-    if isinstance(fp, str) and fp:
-        own = parse_fiscal_period(fp)
-    if own is None:
-        fy = payload.get("fiscal_year")
-        if isinstance(fy, int) and not isinstance(fy, bool):
-            own = (fy, None)
+    own = _own_period(payload)
     if own is not None:
-        year, quarter = own
-        if year != period.year:
-            return False
-        return period.quarter is None or quarter is None or quarter == period.quarter
+        return _in_period(period, own)
     ts = payload.get("published_ts")
     if not isinstance(ts, int | float) or isinstance(ts, bool):
         return False
     start, end = period.publication_window()
     return start.timestamp() <= float(ts) < end.timestamp()
+
+
+def period_declared(period: Period, payload: Mapping[str, Any]) -> bool:
+    """Whether a point declares that it covers ``period`` (a filing of that fiscal period), as
+    opposed to only being published while it ran (news of the time)."""
+    own = _own_period(payload)
+    return own is not None and _in_period(period, own)
 
 
 def tickers_match(tickers: frozenset[str], payload: Mapping[str, Any]) -> bool:

@@ -66,6 +66,10 @@ def _parse_meta_time(value: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+#: Head metadata (``<meta name="tickerwire:KEY">``) copied into the document's metadata.
+_METADATA = ("company", "form", "fiscal_period")
+
+
 def read_html(source: Source, *, max_body_bytes: int) -> Iterator[ReadResult]:
     """One document per HTML file; the body is the raw HTML (text/html), cleaned later.
 
@@ -73,7 +77,9 @@ def read_html(source: Source, *, max_body_bytes: int) -> Iterator[ReadResult]:
     (else the path relative to the argument); ``article:published_time`` (else the file's mtime);
     ``tickerwire:tickers`` (comma-separated); ``tickerwire:doc_type`` (default ``other``);
     ``tickerwire:source`` or ``og:site_name`` (default ``file``); ``tickerwire:version`` (default
-    the mtime in epoch ms); ``og:url`` or ``<link rel=canonical>``; ``<html lang>``.
+    the mtime in epoch ms); ``og:url`` or ``<link rel=canonical>``; ``<html lang>``; and
+    ``tickerwire:company``, ``tickerwire:form`` and ``tickerwire:fiscal_period`` into the metadata
+    (a filing's company, form and period: chunk headers and query understanding read them).
     """
     data = read_bytes(source)
     if isinstance(data, Rejection):
@@ -112,6 +118,7 @@ def read_html(source: Source, *, max_body_bytes: int) -> Iterator[ReadResult]:
         "published_at": rfc3339(published),
         "tickers": unique(split_tickers(meta.get("tickerwire:tickers", ""))),
         "language": head.lang or "en",
-        "metadata": {"file": relative},
+        "metadata": {"file": relative}
+        | {key: meta[f"tickerwire:{key}"] for key in _METADATA if meta.get(f"tickerwire:{key}")},
     }
     yield build(location, obj, max_body_bytes=max_body_bytes)
