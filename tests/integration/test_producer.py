@@ -17,9 +17,13 @@ from aiokafka.structs import ConsumerRecord
 from prometheus_client import REGISTRY
 
 from tests.kafka_support import free_port
+from tickerwire.adapters.kafka_admin import load_topic_specs
 from tickerwire.core.errors import TooLargeError, ValidationError
 from tickerwire.core.records import RawDocument
+from tickerwire.core.settings import Settings
+from tickerwire.core.topics import DLQ_TOPIC, RAW_TOPIC
 from tickerwire.produce import DocumentProducer
+from tickerwire.produce.producer import record_limit
 
 CLI = "from tickerwire.cli.produce import app; app(prog_name='tickerwire produce')"
 
@@ -144,6 +148,44 @@ async def test_invalid_documents_are_rejected_before_kafka(
 
     records = await consume(kafka_bootstrap, topic, 3)
     assert [r.key for r in records] == [b"a", b"b", b"c"]
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("name", [RAW_TOPIC, DLQ_TOPIC])
+async def test_a_body_under_the_body_limit_fits_every_topic_that_carries_it(
+    kafka_bootstrap: str, kafka_topics: Callable[..., list[str]], name: str
+) -> None:
+    # Over Kafka's default message limit (1 MiB), under TICKERWIRE_MAX_BODY_BYTES (2 MiB): the
+    # topic configs of topics.yaml must let it through, raw and dead-lettered alike.
+    spec = next(s for s in load_topic_specs() if s.name == name)
+    (topic,) = kafka_topics(cleanup_policy=spec.cleanup_policy, config=dict(spec.config))
+    body = "x" * (Settings().max_body_bytes - 1024)
+    async with DocumentProducer(kafka_bootstrap, topic=topic) as producer:
+        await producer.send(doc("big", 1, body=body))
+    (record,) = await consume(kafka_bootstrap, topic, 1)
+    assert json.loads(record.value)["body"] == body
+
+
+@pytest.mark.kafka
+async def test_a_record_over_the_topics_message_limit_names_that_limit(
+    kafka_bootstrap: str, kafka_topics: Callable[..., list[str]]
+) -> None:
+    (topic,) = kafka_topics(config={"max.message.bytes": "100000"})
+    async with DocumentProducer(kafka_bootstrap, topic=topic) as producer:
+        with pytest.raises(TooLargeError, match=r"max\.message\.bytes") as info:
+            await producer.send(doc("big", 1, body="x" * 200_000))
+    assert "TICKERWIRE_MAX_BODY_BYTES" not in str(info.value)  # not the body limit
+    with pytest.raises(TooLargeError, match="TICKERWIRE_MAX_BODY_BYTES"):
+        DocumentProducer(kafka_bootstrap, topic=topic, max_body_bytes=10).prepare(
+            doc("big", 1, body="x" * 11)
+        )
+
+
+def test_topics_that_carry_bodies_take_the_largest_record_a_body_can_make() -> None:
+    specs = {s.name: s for s in load_topic_specs()}
+    limit = record_limit(Settings().max_body_bytes)
+    assert int(specs[RAW_TOPIC].config["max.message.bytes"]) >= limit
+    assert int(specs[DLQ_TOPIC].config["max.message.bytes"]) > limit
 
 
 @pytest.mark.kafka

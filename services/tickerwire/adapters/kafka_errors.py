@@ -39,8 +39,13 @@ _REJECTED = (
 def translate(exc: KafkaError) -> TickerwireError:
     """A record too large is permanent, a refused authorisation is fatal; anything else from
     the broker (timeouts, lost connections, leaders moving) is retried."""
-    if isinstance(exc, MessageSizeTooLargeError | RecordTooLargeError):
-        return TooLargeError(f"record is too large for Kafka: {exc}")
+    if isinstance(exc, MessageSizeTooLargeError):
+        return TooLargeError(
+            "the broker refused the record as larger than the topic's max.message.bytes "
+            f"(raise it in schemas/topics.yaml, then `tickerwire topics create`): {exc}"
+        )
+    if isinstance(exc, RecordTooLargeError):
+        return TooLargeError(f"the record is larger than the producer's max_request_size: {exc}")
     if isinstance(exc, _REJECTED):
         return BrokerRejectedError(f"Kafka refused the request: {exc}")
     return BrokerUnavailableError(f"Kafka: {type(exc).__name__}: {exc}")

@@ -40,6 +40,13 @@ _log = get_logger(__name__)
 _HEADROOM = 64 * 1024
 
 
+def record_limit(max_body_bytes: int) -> int:
+    """The largest Kafka record a document with a body of ``max_body_bytes`` can make: JSON
+    escaping can double the body, plus the other fields. The producer's ``max_request_size``,
+    and the ``max.message.bytes`` of every topic that carries bodies (schemas/topics.yaml)."""
+    return max(1024 * 1024, 2 * max_body_bytes + _HEADROOM)
+
+
 class DocumentProducer(AsyncClosing):
     """An async context manager that sends raw documents to Kafka.
 
@@ -72,7 +79,7 @@ class DocumentProducer(AsyncClosing):
             "compression_type": compression_type,
             "request_timeout_ms": request_timeout_ms,
             # JSON escaping can double a body's size; the broker's max.message.bytes still applies.
-            "max_request_size": max(1024 * 1024, 2 * max_body_bytes + _HEADROOM),
+            "max_request_size": record_limit(max_body_bytes),
         }
         self._producer: KafkaRecordProducer | None = None
         self._closed = False

@@ -90,7 +90,8 @@ def check_document(obj: object, *, max_body_bytes: int) -> RawDocument:
         size = len(doc.body.encode("utf-8"))
         if size > max_body_bytes:
             raise TooLargeError(
-                f"$.body: {size:,} bytes of UTF-8, over the limit of {max_body_bytes:,}"
+                f"$.body: {size:,} bytes of UTF-8, over the limit of {max_body_bytes:,} "
+                "(TICKERWIRE_MAX_BODY_BYTES)"
             )
     return doc
 
