@@ -7,7 +7,7 @@ from semantic_text_splitter import TextSplitter
 
 from tickerwire.pipeline.chunking import Chunk, chunk_document, chunk_id_for
 from tickerwire.pipeline.clean import clean_document, normalize_text
-from tickerwire.pipeline.diff import DocState, Outcome, plan_delete, plan_upsert
+from tickerwire.pipeline.diff import DocState, Outcome, live_state, plan_delete, plan_upsert
 from tickerwire.pipeline.redact import redact
 
 
@@ -130,7 +130,7 @@ def test_plan_same_content_is_unchanged_and_older_version_is_stale() -> None:
     assert plan_upsert(state, version=4, content_hash="x", meta_hash="m", chunks=v1).outcome is (
         Outcome.STALE
     )
-    assert plan_delete(state, version=4).outcome is Outcome.STALE
+    assert plan_delete(state, version=4, now=0.0).outcome is Outcome.STALE
 
 
 def test_metadata_change_resends_every_chunk() -> None:
@@ -142,14 +142,27 @@ def test_metadata_change_resends_every_chunk() -> None:
     assert len(plan.emit) == 2
 
 
-def test_delete_is_an_empty_commit_that_drops_state() -> None:
-    plan = plan_delete(DocState(version=1, content_hash="h", chunk_ids=("a",)), version=2)
+def test_delete_is_an_empty_commit_that_leaves_a_tombstone() -> None:
+    plan = plan_delete(DocState(version=1, content_hash="h", chunk_ids=("a",)), version=2, now=9.0)
     assert plan.outcome is Outcome.DELETED
     assert plan.commit_ids == ()
-    assert plan.drop_state
+    assert plan.new_state == DocState(2, "", (), deleted_at=9.0)
     assert DocState.from_json(DocState(1, "h", ("a",), "m").to_json()) == DocState(
         1, "h", ("a",), "m"
     )
+    assert DocState.from_json(plan.new_state.to_json()) == plan.new_state
+
+
+def test_a_tombstone_beats_upserts_up_to_its_version_until_it_expires() -> None:
+    tomb = DocState(3, "", (), deleted_at=100.0)
+    chunks = _chunks("d", ["alpha " * 8])
+    for version in (2, 3):
+        plan = plan_upsert(tomb, version=version, content_hash="h", meta_hash="m", chunks=chunks)
+        assert plan.outcome is Outcome.STALE
+    newer = plan_upsert(tomb, version=4, content_hash="h", meta_hash="m", chunks=chunks)
+    assert newer.outcome is Outcome.NEW and len(newer.emit) == 1
+    assert live_state(tomb, now=150.0, tombstone_retention_s=60.0) is tomb
+    assert live_state(tomb, now=161.0, tombstone_retention_s=60.0) is None
 
 
 @pytest.mark.parametrize("extra", [-1, 0, 1, 5])

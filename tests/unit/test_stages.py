@@ -108,7 +108,9 @@ class DictIndex:
 
 
 class Pipeline:
-    def __init__(self, embedder: HashEmbedder | None = None) -> None:
+    def __init__(
+        self, embedder: HashEmbedder | None = None, *, tombstone_retention_s: float = 86_400.0
+    ) -> None:
         self.sender = ListSender()
         self.state: dict[bytes, Any] = {}
         self.embedder = embedder or HashEmbedder()
@@ -117,16 +119,21 @@ class Pipeline:
             make_splitter=self.embedder.splitter, count_tokens=words, max_tokens=30, overlap=0
         )
         self.pre = PreprocessStage(
-            sender=self.sender, state=self.state, chunker=chunker, max_body_bytes=10_000
+            sender=self.sender,
+            state=self.state,
+            chunker=chunker,
+            max_body_bytes=10_000,
+            tombstone_retention_s=tombstone_retention_s,
         )
         self.emb = EmbedStage(sender=self.sender, embedder=self.embedder, sparse=OneHotSparse())
         self.idx = IndexStage(index=self.index, sender=self.sender)  # type: ignore[arg-type]
         self.offset = 0
+        self.clock_ms = 1_700_000_000_000  # the Kafka timestamp of the next raw records
         self.dlq: list[DlqRecord] = []
 
     def raw(self, value: bytes, key: bytes) -> InMsg:
         self.offset += 1
-        return InMsg("tickerwire.docs.raw", 0, self.offset, key, value, (), 1_700_000_000_000)
+        return InMsg("tickerwire.docs.raw", 0, self.offset, key, value, (), self.clock_ms)
 
     async def run(self, *values: bytes | dict[str, Any]) -> None:
         msgs = []
@@ -189,7 +196,35 @@ async def test_new_unchanged_updated_and_deleted_documents() -> None:
 
     await p.run({"schema": "raw-document/v1", "doc_id": "d1", "op": "delete", "version": 3})
     assert p.index.points == {}
-    assert b"d1" not in p.state
+    assert json.loads(p.state[b"d1"])["chunk_ids"] == []  # a tombstone of version 3
+
+
+def delete(doc_id: str, version: int) -> dict[str, Any]:
+    return {"schema": "raw-document/v1", "doc_id": doc_id, "op": "delete", "version": version}
+
+
+async def test_a_stale_upsert_after_a_delete_does_not_bring_the_document_back() -> None:
+    p = Pipeline()
+    await p.run(doc("d5", 2, PARAS))
+    await p.run(delete("d5", 3))
+    await p.run(doc("d5", 2, PARAS))  # late and older (a retry, a replay): ignored
+    assert p.index.doc_texts("d5") == []
+    await p.run(doc("d5", 3, PARAS))  # the deleted version itself: still deleted
+    assert p.index.doc_texts("d5") == []
+    await p.run(doc("d5", 4, PARAS))  # newer than the delete: the document is back
+    assert len(p.index.doc_texts("d5")) == 4
+
+
+async def test_a_tombstone_counts_for_its_retention_only() -> None:
+    p = Pipeline(tombstone_retention_s=60)
+    await p.run(doc("d6", 2, PARAS))
+    await p.run(delete("d6", 3))
+    p.clock_ms += 30_000
+    await p.run(doc("d6", 2, PARAS))
+    assert p.index.doc_texts("d6") == []
+    p.clock_ms += 61_000  # past the retention: the version is forgotten
+    await p.run(doc("d6", 2, PARAS))
+    assert len(p.index.doc_texts("d6")) == 4
 
 
 async def test_out_of_order_versions_keep_the_newest() -> None:

@@ -222,6 +222,12 @@ class Settings(BaseSettings):
         description="Documents of a batch cleaned and chunked at once (threads; the splitter "
         "releases the GIL).",
     )
+    tombstone_retention_s: float = Field(
+        default=7 * 86_400.0,
+        gt=0,
+        description="How long a deleted document's version still beats a late, older upsert "
+        "(seconds, by the records' Kafka timestamps).",
+    )
     fetch_max_wait_ms: int = Field(
         default=100,
         ge=1,

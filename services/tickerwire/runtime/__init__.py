@@ -204,6 +204,7 @@ def make_handlers(
                 chunker=chunker_for(res.settings, res.embedder),
                 max_body_bytes=res.settings.max_body_bytes,
                 threads=res.settings.preprocess_threads,
+                tombstone_retention_s=res.settings.tombstone_retention_s,
             ).handle
         if "embed" in stages:
             handlers["embed"] = EmbedStage(

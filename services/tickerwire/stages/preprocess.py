@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,7 +39,14 @@ from tickerwire.core.records import (
 )
 from tickerwire.pipeline.chunking import Chunk, chunk_document, metadata_header, sha256_hex
 from tickerwire.pipeline.clean import clean_document
-from tickerwire.pipeline.diff import DocState, Outcome, Plan, plan_delete, plan_upsert
+from tickerwire.pipeline.diff import (
+    DocState,
+    Outcome,
+    Plan,
+    live_state,
+    plan_delete,
+    plan_upsert,
+)
 from tickerwire.pipeline.entities import ENTITIES_TOPIC, observations
 from tickerwire.pipeline.redact import redact
 from tickerwire.stages.base import CHUNKS_TOPIC, DeadLetters, InMsg, OutMsg, Sender
@@ -159,8 +167,12 @@ class PreprocessStage:
         out_topic: str = CHUNKS_TOPIC,
         threads: int = 2,
         entities_topic: str | None = ENTITIES_TOPIC,
+        tombstone_retention_s: float = 7 * 86_400.0,
     ) -> None:
         """``threads``: documents of a batch cleaned and chunked at once (threads).
+
+        ``tombstone_retention_s``: how long a deleted document's version still beats a late,
+        older upsert (measured in the records' Kafka timestamps).
 
         ``entities_topic``: where the name -> ticker observations of new and changed documents go
         (None: nowhere).
@@ -175,6 +187,7 @@ class PreprocessStage:
         self._out_topic = out_topic
         self._dead = DeadLetters("preprocess")
         self._entities_topic = entities_topic
+        self._tombstone_retention_s = tombstone_retention_s
         #: Entity keys this process already sent: the topic is compacted, so a repeat is only
         #: waste, and forgetting (when the set fills) costs a duplicate, never a loss.
         self._entities_sent: set[str] = set()
@@ -240,10 +253,13 @@ class PreprocessStage:
         overlay: dict[bytes, DocState | None],
     ) -> list[OutMsg]:
         key = doc.doc_id.encode("utf-8")
-        prev = self._current(key, overlay)
+        now = msg.timestamp_ms / 1000 if msg.timestamp_ms else time.time()
+        prev = live_state(
+            self._current(key, overlay), now=now, tombstone_retention_s=self._tombstone_retention_s
+        )
         plan: Plan
         if doc.op == "delete":
-            plan = plan_delete(prev, version=doc.version)
+            plan = plan_delete(prev, version=doc.version, now=now)
         else:
             assert prepared is not None
             plan = plan_upsert(
@@ -294,7 +310,7 @@ class PreprocessStage:
         out.append(OutMsg(self._out_topic, key, commit.to_bytes()))
         if doc.op == "upsert":
             out.extend(self._entity_messages(doc, produced_at))
-        overlay[key] = None if plan.drop_state else plan.new_state
+        overlay[key] = plan.new_state
         log.info(
             "document_planned",
             outcome=plan.outcome.value,
