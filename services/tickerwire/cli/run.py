@@ -24,6 +24,7 @@ class StageChoice(StrEnum):
     preprocess = "preprocess"
     embed = "embed"
     index_ = "index"
+    feedback = "feedback"
 
 
 class ModeChoice(StrEnum):
@@ -43,11 +44,18 @@ def register(app: typer.Typer) -> None:
 def up(
     no_http: Annotated[bool, typer.Option("--no-http", help="Do not serve the query API.")] = False,
 ) -> None:
-    """Run all three stages and the query API in one process (Qdrant Edge under the data dir)."""
+    """Run all three stages, the feedback join and the query API in one process (Qdrant Edge
+    under the data dir)."""
+    from tickerwire.core.topics import ALL_STAGES, FEEDBACK_STAGE
     from tickerwire.runtime import run_worker
 
     settings = load_settings()
-    run_worker(settings, serve_http=not no_http, app_id=settings.app_id)
+    run_worker(
+        settings,
+        stages=(*ALL_STAGES, FEEDBACK_STAGE),
+        serve_http=not no_http,
+        app_id=settings.app_id,
+    )
 
 
 def worker(

@@ -66,10 +66,10 @@ class QueryLogRecord(RecordBase):
     asked_at: Timestamp
     question: _Text
     #: How many PII spans of each kind the redactor replaced in the question.
-    redactions: dict[str, int] = {}
+    redactions: dict[str, int] = Field(default_factory=dict)
     mode: Literal["hybrid", "dense", "sparse"]
     k: Annotated[int, Field(ge=1, le=100)]
-    filters: dict[str, Any] = {}
+    filters: dict[str, Any] = Field(default_factory=dict)
     understood: dict[str, Any] | None = None
     hits: tuple[LoggedHit, ...] = ()
     context: tuple[LoggedPassage, ...] = ()
@@ -79,8 +79,8 @@ class QueryLogRecord(RecordBase):
     citations: tuple[LoggedCitation, ...] = ()
     citations_dropped: Annotated[int, Field(ge=0)] = 0
     model: str | None = None
-    timings: dict[str, float] = {}
-    watermark: dict[str, str | None] = {}
+    timings: dict[str, float] = Field(default_factory=dict)
+    watermark: dict[str, str | None] = Field(default_factory=dict)
     key_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16,64}$")] | None = None
 
 
