@@ -21,10 +21,10 @@ from tickerwire.core.records import (
     EntityRecord,
     ExampleRecord,
     FeedbackRecord,
+    QueryLogRecord,
     RawDocument,
     SparseValues,
     VectorRecord,
-    QueryLogRecord,
     parse_record,
 )
 from tickerwire.core.schemas import (
