@@ -206,6 +206,19 @@ def test_export_finetune_passes_the_validator_and_holds_only_approved_grounded_a
     assert ours <= pairs
 
 
+def test_report_gaps_groups_the_refused_and_rated_down_questions(
+    worker: Worker, rated: dict[str, Any]
+) -> None:
+    test_examples_topic_holds_exactly_the_approved_answers_and_the_failures(worker, rated)
+    groups = json.loads(_cli(worker, "report", "gaps", "--json", "--top", "1000"))
+    listed = {q for g in groups for q in [g["question"], *g["similar"]]}
+    found = _examples(worker, set(rated["expected"]))
+    failed = {e.query.question for e in found.values() if e.reason in ("refused", "rated_down")}
+    assert failed <= listed
+    assert sum(g["count"] for g in groups) >= len(failed)
+    assert all(g["count"] >= g["refused"] for g in groups)
+
+
 def test_export_evalset_then_eval_runs_and_scores(
     worker: Worker, rated: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -12,15 +12,12 @@ import pytest
 import pytest_asyncio
 
 from tests.integration.test_ask_api import DOCS, QUESTION
-from tests.query_support import SPARSE, BagOfWordsEmbedder, load_index
+from tests.query_support import load_index, query_app
 from tickerwire.adapters.index_edge import EdgeIndex
 from tickerwire.core.records import FeedbackRecord, QueryLogRecord
 from tickerwire.core.settings import Settings
 from tickerwire.core.topics import FEEDBACK_TOPIC, QUERIES_TOPIC
-from tickerwire.query.api import create_app
-from tickerwire.query.ask import AskService, OfflineAnswerer
 from tickerwire.query.learning import QueryRecorder, key_hasher
-from tickerwire.query.search import SearchService
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -46,19 +43,9 @@ async def index(tmp_path: Path) -> AsyncIterator[EdgeIndex]:
 
 
 def client(index: EdgeIndex, sink: Sink | None) -> httpx.AsyncClient:
-    embedder = BagOfWordsEmbedder()
-    search = SearchService(embedder=embedder, sparse=SPARSE, index=index)
-    ask = AskService(
-        search=search,
-        embedder=embedder,
-        tokenize=SPARSE.tokenize,
-        model=OfflineAnswerer(),
-        min_evidence=0.3,
-    )
-    app = create_app(
-        settings=Settings(api_keys=[KEY]),  # type: ignore[list-item]
-        search=search,
-        ask=ask,
+    app = query_app(
+        index,
+        Settings(api_keys=[KEY], ask_min_evidence=0.3),  # type: ignore[list-item]
         recorder=QueryRecorder(sink) if sink is not None else None,
         hash_key=key_hasher(b"salt"),
     )

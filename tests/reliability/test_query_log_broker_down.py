@@ -18,17 +18,14 @@ from prometheus_client import REGISTRY
 
 from tests.integration.test_ask_api import DOCS, QUESTION
 from tests.kafka_support import free_ports
-from tests.query_support import SPARSE, BagOfWordsEmbedder, load_index
+from tests.query_support import load_index, query_app
 from tickerwire.adapters.kafka_admin import ensure_topics, load_topic_specs
 from tickerwire.adapters.query_log import KafkaQueryLog, read_topic
 from tickerwire.core.records import QueryLogRecord
 from tickerwire.core.settings import Settings
 from tickerwire.core.topics import QUERIES_TOPIC
 from tickerwire.localbroker import REPO_ROOT, LocalBroker
-from tickerwire.query.api import create_app
-from tickerwire.query.ask import AskService, OfflineAnswerer
 from tickerwire.query.learning import QueryRecorder, key_hasher
-from tickerwire.query.search import SearchService
 
 pytestmark = [pytest.mark.kafka]
 
@@ -65,24 +62,15 @@ async def test_ask_answers_with_the_broker_stopped_and_dropped_records_are_count
     await asyncio.to_thread(broker.up, 180)
     try:
         await ensure_topics(broker.bootstrap, load_topic_specs())
-        settings = Settings(kafka_bootstrap=broker.bootstrap, api_keys=[API_KEY])  # type: ignore[list-item]
+        settings = Settings(
+            kafka_bootstrap=broker.bootstrap,
+            api_keys=[API_KEY],  # type: ignore[list-item]
+            ask_min_evidence=0.3,
+        )
         sink = KafkaQueryLog(settings, maxsize=BUFFER)
         async with await load_index(tmp_path / "edge", DOCS) as index:
-            embedder = BagOfWordsEmbedder()
-            search = SearchService(embedder=embedder, sparse=SPARSE, index=index)
-            ask = AskService(
-                search=search,
-                embedder=embedder,
-                tokenize=SPARSE.tokenize,
-                model=OfflineAnswerer(),
-                min_evidence=0.3,
-            )
-            app = create_app(
-                settings=settings,
-                search=search,
-                ask=ask,
-                recorder=QueryRecorder(sink),
-                hash_key=key_hasher(SALT),
+            app = query_app(
+                index, settings, recorder=QueryRecorder(sink), hash_key=key_hasher(SALT)
             )
             transport = httpx.ASGITransport(app=app)
             headers = {"Authorization": f"Bearer {API_KEY}"}

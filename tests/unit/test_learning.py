@@ -24,7 +24,8 @@ from tickerwire.evaluation.finetune import (
     validate_file,
 )
 from tickerwire.pipeline.feedback_join import JoinEntry, expired, join, verdict
-from tickerwire.query.learning import QueryRecorder, key_hasher
+from tickerwire.query.ask import AskEvent
+from tickerwire.query.learning import LoggedRequest, QueryRecorder, key_hasher
 from tickerwire.stages.base import OutMsg
 from tickerwire.stages.feedback import FeedbackJoin
 
@@ -185,9 +186,7 @@ def test_export_finetune_keeps_only_approved_grounded_distinct_examples(tmp_path
         ),
         _approved(ids[5], question="How much revenue?"),
     ]
-    summary = export_finetune(
-        examples, tmp_path, count=lambda t: len(t.split()), encoding="words", exact=False
-    )
+    summary = export_finetune(examples, tmp_path, (lambda t: len(t.split()), "words", False))
     assert summary.approved == 5
     assert summary.examples == 3 and summary.train == 2 and summary.validation == 1
     assert summary.left_out == {"duplicate": 1, "number_not_in_context": 1}
@@ -228,14 +227,10 @@ def test_the_recorder_redacts_the_question_and_comment() -> None:
     sink = RecordingSink()
     rec = QueryRecorder(sink, clock=lambda: T0)
     rec.ask(
-        "Revenue? mail a.b@mail.example or call +1 415 555 2671",
-        {"query_id": QID, "answer": "x", "grounded": False, "citations": []},
-        mode="hybrid",
-        k=5,
-        filters={},
-        hits=[],
-        passages=[],
-        key_hash="ab" * 8,
+        LoggedRequest(
+            "Revenue? mail a.b@mail.example or call +1 415 555 2671", "hybrid", 5, {}, "ab" * 8
+        ),
+        AskEvent("final", {"query_id": QID, "answer": "x", "grounded": False, "citations": []}),
     )
     rec.feedback(
         QID,

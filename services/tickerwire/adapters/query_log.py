@@ -164,28 +164,21 @@ async def read_topic(settings: Settings, topic: str) -> list[bytes]:
     """Every value on ``topic`` up to its current end, partition by partition, without a consumer
     group (reading moves nobody's offsets). A missing topic reads as empty."""
     parts = await topic_partitions(settings.kafka_bootstrap, topic)
+    values: list[bytes] = []
     if not parts:
-        return []
-    consumer = AIOKafkaConsumer(
-        **client_options(settings),
-        enable_auto_commit=False,
-        group_id=None,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in parts]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        values: list[bytes] = []
-        remaining = {tp for tp in tps if end[tp] > 0}
-        while remaining:
-            fetched = await consumer.getmany(*remaining, timeout_ms=1000)
-            for tp, msgs in fetched.items():
-                values.extend(m.value for m in msgs if m.offset < end[tp] and m.value)
-            remaining = {tp for tp in remaining if await consumer.position(tp) < end[tp]}
         return values
-    finally:
+    options = client_options(settings)
+    async with AIOKafkaConsumer(**options, enable_auto_commit=False, group_id=None) as consumer:
+        partitions = [TopicPartition(topic, p) for p in parts]
+        consumer.assign(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            if ends[tp] <= starts[tp]:
+                continue
+            consumer.seek(tp, starts[tp])
+            while await consumer.position(tp) < ends[tp]:
+                chunk = await consumer.getmany(tp, timeout_ms=1000)
+                values += [m.value for m in chunk.get(tp, []) if m.offset < ends[tp] and m.value]
         await asyncio.sleep(0)  # aiokafka#647: let the coordinator task start before stopping
-        await consumer.stop()
+    return values

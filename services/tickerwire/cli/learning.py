@@ -66,34 +66,29 @@ def finetune(
     ] = 3.0,
 ) -> None:
     """Approved, grounded answers as OpenAI chat fine-tuning files, validated, with a summary."""
-    from tickerwire.evaluation.finetune import export_finetune, token_counter, validate_file
+    from tickerwire.evaluation.finetune import (
+        FinetuneOptions,
+        export_finetune,
+        token_counter,
+        validate_file,
+    )
 
     settings = _settings()
+    options = FinetuneOptions(model, max_tokens, validation_share, epochs, price_per_mtok)
     try:
-        count, encoding, exact = token_counter(model)
-        summary = export_finetune(
-            _examples(settings),
-            output,
-            count=count,
-            encoding=encoding,
-            exact=exact,
-            model=model,
-            max_tokens=max_tokens,
-            validation_share=validation_share,
-            epochs=epochs,
-            price_per_mtok=price_per_mtok,
-        )
+        counter = token_counter(model)
+        summary = export_finetune(_examples(settings), output, counter, options)
     except TickerwireError as exc:
         raise _fail(exc) from None
     for name in ("train.jsonl", "validation.jsonl"):
-        errors = validate_file(output / name, count, max_tokens)
+        errors = validate_file(output / name, counter[0], max_tokens)
         if errors:
             Console(stderr=True).print(f"[red]{name} fails validation:[/red] {dict(errors)}")
             raise typer.Exit(1)
     console.print_json(json.dumps(summary.to_json()))
-    if not exact:
+    if not summary.token_counts_exact:
         console.print(
-            f"[yellow]token counts are estimates[/yellow] ({encoding}; {model}'s own encoding "
+            f"[yellow]token counts are estimates[/yellow] ({summary.encoding}; {model}'s encoding "
             "is not available offline)"
         )
 
@@ -197,6 +192,6 @@ def report_gaps(
             str(row["refused"]),
             str(row["rated_down"]),
             row["question"],
-            "\n".join(row["similar"]),
+            "\n".join(row["similar"][:5]),
         )
     console.print(table)

@@ -184,11 +184,9 @@ class Settings(BaseSettings):
         description="Log every /v1/search and /v1/ask (question redacted, API key hashed) to "
         "tickerwire.queries, and accept POST /v1/feedback.",
     )
+    #: A slow or absent broker never slows a query: beyond this, records are dropped (counted).
     query_log_buffer: int = Field(
-        default=1000,
-        ge=1,
-        description="Query-log and feedback records waiting for Kafka; when full, new ones are "
-        "dropped and counted (a slow or absent broker never slows a query).",
+        default=1000, ge=1, description="Query-log and feedback records held for Kafka at most."
     )
     query_log_key_salt: SecretStr | None = Field(
         default=None,

@@ -67,17 +67,7 @@ def ungrounded_figures(answer: str, context: Iterable[str]) -> set[str]:
 def chat_example(example: ExampleRecord) -> dict[str, Any]:
     """The fine-tuning line of one approved example."""
     q = example.query
-    passages = [
-        Passage(
-            n=p.n,
-            doc_id=p.doc_id,
-            chunk_id=p.chunk_id,
-            title=p.title,
-            published_at=p.published_at,
-            text=p.text,
-        )
-        for p in q.context
-    ]
+    passages = [Passage(**p.model_dump()) for p in q.context]
     messages: list[dict[str, Any]] = [dict(m) for m in build_messages(q.question, passages)]
     messages.append({"role": "assistant", "content": q.answer or ""})
     return {"messages": messages}
@@ -144,6 +134,17 @@ def validate_file(path: Path, count: TokenCounter, max_tokens: int) -> Counter[s
     return errors
 
 
+@dataclass(frozen=True)
+class FinetuneOptions:
+    """The target model, its per-example token limit, the split and the price of training."""
+
+    model: str = DEFAULT_MODEL
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    validation_share: float = 0.2
+    epochs: int = DEFAULT_EPOCHS
+    price_per_mtok: float = DEFAULT_PRICE_PER_MTOK
+
+
 @dataclass
 class FinetuneSummary:
     """What an export wrote: counts, tokens and the estimated training cost."""
@@ -174,24 +175,21 @@ def _split_share(query_id: str) -> float:
 def export_finetune(
     examples: Iterable[ExampleRecord],
     output: Path,
-    *,
-    count: TokenCounter,
-    encoding: str,
-    exact: bool,
-    model: str = DEFAULT_MODEL,
-    max_tokens: int = DEFAULT_MAX_TOKENS,
-    validation_share: float = 0.2,
-    epochs: int = DEFAULT_EPOCHS,
-    price_per_mtok: float = DEFAULT_PRICE_PER_MTOK,
+    counter: tuple[TokenCounter, str, bool],
+    options: FinetuneOptions | None = None,
 ) -> FinetuneSummary:
     """Write ``train.jsonl``, ``validation.jsonl`` and ``summary.json`` into ``output``.
 
-    Only approved examples are exported; each is left out (and counted by reason) when it
-    fails the format check, exceeds ``max_tokens``, duplicates an earlier one, or quotes a
-    number its context does not hold. The split is by a hash of the query id (stable across
-    runs); with two or more examples, each file gets at least one.
+    ``counter`` is what :func:`token_counter` returns. Only approved examples are exported;
+    each is left out (and counted by reason) when it fails the format check, exceeds the token
+    limit, duplicates an earlier one, or quotes a number its context does not hold. The split is
+    by a hash of the query id (stable across runs); with two or more examples, each file gets at
+    least one.
     """
-    summary = FinetuneSummary(model=model, encoding=encoding, token_counts_exact=exact)
+    opts = options or FinetuneOptions()
+    count, encoding, exact = counter
+    max_tokens = opts.max_tokens
+    summary = FinetuneSummary(model=opts.model, encoding=encoding, token_counts_exact=exact)
     left_out: Counter[str] = Counter()
     kept: list[tuple[str, dict[str, Any], int]] = []
     seen: set[str] = set()
@@ -218,7 +216,7 @@ def export_finetune(
         seen.add(digest)
         kept.append((example.query_id, line, tokens))
     kept.sort(key=lambda item: _split_share(item[0]))
-    n_val = round(len(kept) * validation_share)
+    n_val = round(len(kept) * opts.validation_share)
     if len(kept) >= 2:
         n_val = min(max(n_val, 1), len(kept) - 1)
     validation, train = kept[:n_val], kept[n_val:]
@@ -230,9 +228,9 @@ def export_finetune(
     summary.examples = len(kept)
     summary.train, summary.validation = len(train), len(validation)
     summary.tokens = sum(t for _, _, t in kept)
-    summary.epochs = epochs
-    summary.billed_tokens = sum(t for _, _, t in train) * epochs
-    summary.estimated_cost_usd = round(summary.billed_tokens * price_per_mtok / 1e6, 4)
+    summary.epochs = opts.epochs
+    summary.billed_tokens = sum(t for _, _, t in train) * opts.epochs
+    summary.estimated_cost_usd = round(summary.billed_tokens * opts.price_per_mtok / 1e6, 4)
     summary.left_out = dict(left_out)
     summary_path = output / "summary.json"
     summary.files.append(str(summary_path))

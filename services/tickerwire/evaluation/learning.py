@@ -130,7 +130,7 @@ class GapGroup:
             "refused": self.refused,
             "rated_down": self.rated_down,
             "question": distinct[0],
-            "similar": distinct[1:6],
+            "similar": distinct[1:],
         }
 
 

@@ -37,7 +37,7 @@ from tickerwire.core.metrics import (
 from tickerwire.core.ports import SearchFilters
 from tickerwire.core.settings import Settings
 from tickerwire.query.ask import AskEvent, AskService, final_response
-from tickerwire.query.learning import QueryRecorder
+from tickerwire.query.learning import LoggedRequest, QueryRecorder
 from tickerwire.query.live import page_router
 from tickerwire.query.search import SearchService, hit_to_json
 from tickerwire.query.views import watermark_json as watermark_json  # cli/run.py imports it here
@@ -279,18 +279,8 @@ def create_app(
             )
         watermark = watermark_json(result.watermark)
         if recorder is not None:
-            recorder.search(
-                query_id,
-                body.query,
-                mode=body.mode,
-                k=body.k,
-                filters=body.filters.model_dump(mode="json", exclude_defaults=True),
-                understood=result.understood,
-                hits=result.hits,
-                timings=result.timings,
-                watermark=watermark,
-                key_hash=request.state.key_hash,
-            )
+            logged = _logged_request(body.query, body, request)
+            recorder.search(logged, query_id, result, watermark)
         return {
             "query_id": query_id,
             "hits": [hit_to_json(h) for h in result.hits],
@@ -311,7 +301,7 @@ def create_app(
             understand=body.understand,
         )
         if recorder is not None:
-            events = _logged(events, recorder, body, request.state.key_hash)
+            events = _logged(events, recorder, _logged_request(body.question, body, request))
         if "text/event-stream" in request.headers.get("accept", ""):
             return StreamingResponse(
                 _stream(events),
@@ -355,22 +345,18 @@ def create_app(
     return app
 
 
+def _logged_request(question: str, body: SearchIn | AskIn, request: Request) -> LoggedRequest:
+    filters = body.filters.model_dump(mode="json", exclude_defaults=True)
+    return LoggedRequest(question, body.mode, body.k, filters, request.state.key_hash)
+
+
 async def _logged(
-    events: AsyncIterator[AskEvent], recorder: QueryRecorder, body: AskIn, key_hash: str | None
+    events: AsyncIterator[AskEvent], recorder: QueryRecorder, logged: LoggedRequest
 ) -> AsyncIterator[AskEvent]:
     """``events`` unchanged; the final one is logged on its way out."""
     async for event in events:
         if event.event == "final":
-            recorder.ask(
-                body.question,
-                event.data,
-                mode=body.mode,
-                k=body.k,
-                filters=body.filters.model_dump(mode="json", exclude_defaults=True),
-                hits=event.hits,
-                passages=event.passages,
-                key_hash=key_hash,
-            )
+            recorder.ask(logged, event)
         yield event
 
 

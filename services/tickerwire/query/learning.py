@@ -7,24 +7,22 @@ key as a keyed hash) and handed to a :class:`LogSink`, which must never wait: th
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from tickerwire.core.metrics import FEEDBACK_RECEIVED
-from tickerwire.core.ports import Passage, ScoredHit, SearchMode
-from tickerwire.core.records import (
-    FeedbackRecord,
-    LoggedCitation,
-    LoggedHit,
-    LoggedPassage,
-    QueryLogRecord,
-)
+from tickerwire.core.ports import ScoredHit, SearchMode
+from tickerwire.core.records import FeedbackRecord, QueryLogRecord
 from tickerwire.core.topics import FEEDBACK_TOPIC, QUERIES_TOPIC
 from tickerwire.pipeline.redact import redact
+from tickerwire.query.ask import AskEvent
+from tickerwire.query.search import SearchResult
 
 #: Hex characters of the keyed hash that stands for an API key (64 bits).
 KEY_HASH_CHARS = 16
@@ -53,6 +51,18 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedRequest:
+    """What the caller asked: the question (redacted when logged), mode, ``k``, filters (as
+    JSON), and the keyed hash of its API key (None for an open API)."""
+
+    question: str
+    mode: SearchMode
+    k: int
+    filters: dict[str, Any]
+    key_hash: str | None
+
+
 class QueryRecorder:
     """Logs queries to tickerwire.queries and ratings to tickerwire.feedback through ``sink``."""
 
@@ -60,93 +70,65 @@ class QueryRecorder:
         self._sink = sink
         self._clock = clock
 
-    def _offer(self, topic: str, query_id: str, value: bytes) -> bool:
-        return self._sink.offer(topic, query_id.encode(), value)
+    def _log_query(self, request: LoggedRequest, **fields: Any) -> bool:
+        red = redact(request.question)
+        record = QueryLogRecord.model_validate(
+            {
+                "asked_at": self._clock(),
+                "question": red.text,
+                "redactions": red.counts,
+                "mode": request.mode,
+                "k": request.k,
+                "filters": request.filters,
+                "key_hash": request.key_hash,
+                **fields,
+            }
+        )
+        return self._sink.offer(QUERIES_TOPIC, record.query_id.encode(), record.to_bytes())
 
     def search(
         self,
+        request: LoggedRequest,
         query_id: str,
-        question: str,
-        *,
-        mode: SearchMode,
-        k: int,
-        filters: dict[str, Any],
-        understood: dict[str, Any] | None,
-        hits: Sequence[ScoredHit],
-        timings: dict[str, float],
+        result: SearchResult,
         watermark: dict[str, str | None],
-        key_hash: str | None,
     ) -> bool:
         """Log one search; False when the log dropped it."""
-        red = redact(question)
-        record = QueryLogRecord(
+        return self._log_query(
+            request,
             query_id=query_id,
             endpoint="search",
-            asked_at=self._clock(),
-            question=red.text,
-            redactions=red.counts,
-            mode=mode,
-            k=k,
-            filters=filters,
-            understood=understood,
-            hits=_hits(hits),
-            timings=timings,
+            understood=result.understood,
+            hits=_hits(result.hits),
+            timings=result.timings,
             watermark=watermark,
-            key_hash=key_hash,
         )
-        return self._offer(QUERIES_TOPIC, query_id, record.to_bytes())
 
-    def ask(
-        self,
-        question: str,
-        final: dict[str, Any],
-        *,
-        mode: SearchMode,
-        k: int,
-        filters: dict[str, Any],
-        hits: Sequence[ScoredHit],
-        passages: Sequence[Passage],
-        key_hash: str | None,
-    ) -> bool:
-        """Log one answer (the ``final`` data of /v1/ask); False when the log dropped it."""
-        red = redact(question)
-        query_id = str(final["query_id"])
-        record = QueryLogRecord(
-            query_id=query_id,
+    def ask(self, request: LoggedRequest, final: AskEvent) -> bool:
+        """Log one answer (the ``final`` event of /v1/ask); False when the log dropped it."""
+        data = final.data
+        return self._log_query(
+            request,
+            query_id=str(data["query_id"]),
             endpoint="ask",
-            asked_at=self._clock(),
-            question=red.text,
-            redactions=red.counts,
-            mode=mode,
-            k=k,
-            filters=filters,
-            understood=final.get("understood"),
-            hits=_hits(hits),
-            context=tuple(
-                LoggedPassage(
-                    n=p.n,
-                    doc_id=p.doc_id,
-                    chunk_id=p.chunk_id,
-                    title=p.title,
-                    published_at=p.published_at,
-                    text=p.text,
-                )
-                for p in passages
-            ),
-            answer=str(final["answer"]),
-            grounded=bool(final["grounded"]),
-            refusal_reason=final.get("refusal_reason"),
-            citations=tuple(
-                LoggedCitation(n=c["n"], doc_id=c["doc_id"], chunk_id=c["chunk_id"])
-                for c in final.get("citations", [])
-            ),
-            citations_dropped=int(final.get("citations_dropped") or 0),
-            model=final.get("model"),
-            timings=dict(final.get("timings") or {}),
-            watermark=dict(final.get("watermark") or {}),
-            key_hash=key_hash,
+            understood=data.get("understood"),
+            hits=_hits(final.hits),
+            context=[
+                {k: v for k, v in dataclasses.asdict(p).items() if k != "units"}
+                for p in final.passages
+            ],
+            answer=str(data["answer"]),
+            grounded=bool(data["grounded"]),
+            refusal_reason=data.get("refusal_reason"),
+            citations=[
+                {"n": c["n"], "doc_id": c["doc_id"], "chunk_id": c["chunk_id"]}
+                for c in data.get("citations", [])
+            ],
+            citations_dropped=int(data.get("citations_dropped") or 0),
+            model=data.get("model"),
+            timings=dict(data.get("timings") or {}),
+            watermark=dict(data.get("watermark") or {}),
         )
-        return self._offer(QUERIES_TOPIC, query_id, record.to_bytes())
 
     def feedback(
         self,
@@ -170,19 +152,19 @@ class QueryRecorder:
                 "key_hash": key_hash,
             }
         )
-        accepted = self._offer(FEEDBACK_TOPIC, query_id, record.to_bytes())
+        accepted = self._sink.offer(FEEDBACK_TOPIC, query_id.encode(), record.to_bytes())
         if accepted:
             FEEDBACK_RECEIVED.labels(rating="up" if rating > 0 else "down").inc()
         return accepted
 
 
-def _hits(hits: Sequence[ScoredHit]) -> tuple[LoggedHit, ...]:
-    return tuple(
-        LoggedHit(
-            doc_id=str(h.payload.get("doc_id") or ""),
-            chunk_id=str(h.payload.get("chunk_id") or h.id),
-            score=float(h.score),
-        )
+def _hits(hits: Sequence[ScoredHit]) -> list[dict[str, Any]]:
+    return [
+        {
+            "doc_id": str(h.payload["doc_id"]),
+            "chunk_id": str(h.payload.get("chunk_id") or h.id),
+            "score": float(h.score),
+        }
         for h in hits
         if h.payload.get("doc_id")
-    )
+    ]

@@ -81,14 +81,13 @@ class FeedbackJoin:
 
 def register_join_agent(app: faust.App, settings: Settings) -> FeedbackJoin:
     """Add the join agent, its table and its sweep timer to ``app``."""
-    table = app.Table(
+    from tickerwire.stages.app import bytes_table
+
+    table = bytes_table(
+        app,
         "recent_queries",
-        default=None,
-        partitions=settings.kafka_partitions,
-        key_type=bytes,
-        value_type=bytes,
-        use_partitioner=True,
-        help="What the join has seen of each recent query id: the query, the latest feedback.",
+        settings,
+        "What the join has seen of each recent query id: the query, the latest feedback.",
     )
     joiner = FeedbackJoin(
         table=table, sender=FaustSender(app), retention_s=settings.feedback_retention_s
