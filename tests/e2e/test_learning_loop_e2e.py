@@ -11,14 +11,13 @@ logged redacted.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.stream_support import own_broker
+from tests.e2e.stream_support import run_eval_cli
 from tests.e2e.support import TICKERWIRE, Worker, wait_until
 from tests.kafka_support import run_async
 from tickerwire.adapters.query_log import read_topic
@@ -229,24 +228,7 @@ def test_export_evalset_then_eval_runs_and_scores(
     questions = [json.loads(t) for t in (data / "questions.jsonl").read_text().splitlines()]
     assert all(q["relevant_ids"] for q in questions)
     out = tmp_path / "report"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TICKERWIRE_DATA_DIR": str(tmp_path / "state")}
-    with own_broker(tmp_path / "kafka") as bootstrap:
-        proc = subprocess.run(
-            [
-                TICKERWIRE,
-                "eval",
-                "--dataset",
-                str(data),
-                "--output",
-                str(out),
-                "--bootstrap",
-                bootstrap,
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+    proc = run_eval_cli(data, out, tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((out / "eval.json").read_text())
     assert report["hybrid"]["recall@10"] > 0.5, report["hybrid"]

@@ -109,8 +109,12 @@ class ExampleRecord(RecordBase):
 
     schema_: Literal["example/v1"] = Field(default="example/v1", alias="schema")
     query_id: QueryId
-    kind: ExampleKind
-    reason: ExampleReason
+    kind: ExampleKind = Field(description="approved, or failure")
+    reason: ExampleReason = Field(
+        description="rated_up (approved); refused, rated_down, citation_marked_wrong or "
+        "citation_dropped (failures)"
+    )
     joined_at: Timestamp
+    #: The query as logged, and its latest feedback (none for a refusal nobody rated).
     query: QueryLogRecord
     feedback: FeedbackRecord | None = None
