@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pytest
 
 from tests.e2e.stream_support import run_eval_cli
 from tests.e2e.support import TICKERWIRE, Worker, wait_until
-from tests.kafka_support import run_async
+from tests.kafka_support import free_port, run_async
 from tickerwire.adapters.query_log import read_topic
 from tickerwire.core.records import ExampleRecord, QueryLogRecord
 from tickerwire.core.settings import Settings
@@ -232,3 +233,31 @@ def test_export_evalset_then_eval_runs_and_scores(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((out / "eval.json").read_text())
     assert report["hybrid"]["recall@10"] > 0.5, report["hybrid"]
+
+
+def test_the_join_runs_alone_as_worker_feedback(
+    worker: Worker, rated: dict[str, Any], tmp_path: Path
+) -> None:
+    """`tickerwire worker feedback` (its own consumer group) joins the same queries and feedback
+    and writes the same verdicts (the examples topic is keyed by query id, so this is
+    idempotent)."""
+    port = free_port()
+    alone = Worker(
+        bootstrap=worker.env["TICKERWIRE_KAFKA_BOOTSTRAP"],
+        data_dir=tmp_path / "feedback-worker",
+        app_id=f"feedback-{uuid.uuid4().hex[:8]}",
+        http_port=port,
+        env={"TICKERWIRE_METRICS_PORT": str(port)},
+        command=("worker", "feedback"),
+        ready_path="/metrics",
+    )
+    alone.start()
+    try:
+        approved = sum(1 for kind, _ in rated["expected"].values() if kind == "approved")
+        wait_until(
+            lambda: alone.metric("tickerwire_examples_total", kind="approved") >= approved,
+            90,
+            "the lone join worker to write the approved examples",
+        )
+    finally:
+        assert alone.stop() == 0, alone.log_tail()
