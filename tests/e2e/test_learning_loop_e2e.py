@@ -259,5 +259,6 @@ def test_the_join_runs_alone_as_worker_feedback(
             90,
             "the lone join worker to write the approved examples",
         )
-    finally:
         assert alone.stop() == 0, alone.log_tail()
+    finally:
+        alone.close()
