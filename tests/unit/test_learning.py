@@ -268,3 +268,16 @@ async def test_a_full_buffer_drops_and_counts_instead_of_waiting() -> None:
     )
     await log.aclose(flush_s=0.1)
     assert log.offer(QUERIES_TOPIC, b"k", b"v") is False  # closed: nothing is taken any more
+
+
+def test_a_record_the_schema_refuses_is_counted_as_failed_not_raised_into_the_query() -> None:
+    sink = RecordingSink()
+    failed = sample("tickerwire_query_log_records_total", topic=QUERIES_TOPIC, outcome="failed")
+    final = AskEvent("final", {"query_id": "not-a-query-id", "answer": "x", "grounded": False})
+    request = LoggedRequest("q", "hybrid", 5, {}, None)
+    assert QueryRecorder(sink).ask(request, final) is False
+    assert sink.items == []
+    assert (
+        sample("tickerwire_query_log_records_total", topic=QUERIES_TOPIC, outcome="failed")
+        == failed + 1
+    )

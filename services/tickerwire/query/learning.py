@@ -16,13 +16,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from tickerwire.core.metrics import FEEDBACK_RECEIVED
+import pydantic
+import structlog
+
+from tickerwire.core.metrics import FEEDBACK_RECEIVED, QUERY_LOG_RECORDS
 from tickerwire.core.ports import ScoredHit, SearchMode
 from tickerwire.core.records import FeedbackRecord, QueryLogRecord
+from tickerwire.core.records._base import pydantic_reason
 from tickerwire.core.topics import FEEDBACK_TOPIC, QUERIES_TOPIC
 from tickerwire.pipeline.redact import redact
 from tickerwire.query.ask import AskEvent
 from tickerwire.query.search import SearchResult
+
+log = structlog.get_logger("tickerwire.query.learning")
 
 #: Hex characters of the keyed hash that stands for an API key (64 bits).
 KEY_HASH_CHARS = 16
@@ -71,19 +77,26 @@ class QueryRecorder:
         self._clock = clock
 
     def _log_query(self, request: LoggedRequest, **fields: Any) -> bool:
+        """Build and offer one query record; a record the schema refuses (say, an id longer
+        than it allows) is logged and counted as failed, never raised into the query."""
         red = redact(request.question)
-        record = QueryLogRecord.model_validate(
-            {
-                "asked_at": self._clock(),
-                "question": red.text,
-                "redactions": red.counts,
-                "mode": request.mode,
-                "k": request.k,
-                "filters": request.filters,
-                "key_hash": request.key_hash,
-                **fields,
-            }
-        )
+        try:
+            record = QueryLogRecord.model_validate(
+                {
+                    "asked_at": self._clock(),
+                    "question": red.text,
+                    "redactions": red.counts,
+                    "mode": request.mode,
+                    "k": request.k,
+                    "filters": request.filters,
+                    "key_hash": request.key_hash,
+                    **fields,
+                }
+            )
+        except pydantic.ValidationError as exc:
+            QUERY_LOG_RECORDS.labels(topic=QUERIES_TOPIC, outcome="failed").inc()
+            log.warning("query_log_record_invalid", reason=pydantic_reason(exc))
+            return False
         return self._sink.offer(QUERIES_TOPIC, record.query_id.encode(), record.to_bytes())
 
     def search(
