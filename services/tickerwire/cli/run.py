@@ -44,18 +44,11 @@ def register(app: typer.Typer) -> None:
 def up(
     no_http: Annotated[bool, typer.Option("--no-http", help="Do not serve the query API.")] = False,
 ) -> None:
-    """Run all three stages, the feedback join and the query API in one process (Qdrant Edge
-    under the data dir)."""
-    from tickerwire.core.topics import ALL_STAGES, FEEDBACK_STAGE
+    """Run all three stages and the query API in one process (Qdrant Edge under the data dir)."""
     from tickerwire.runtime import run_worker
 
     settings = load_settings()
-    run_worker(
-        settings,
-        stages=(*ALL_STAGES, FEEDBACK_STAGE),
-        serve_http=not no_http,
-        app_id=settings.app_id,
-    )
+    run_worker(settings, serve_http=not no_http, app_id=settings.app_id)
 
 
 def worker(

@@ -21,7 +21,7 @@ from tickerwire.core.errors import BrokerError
 from tickerwire.core.logging import configure_logging
 from tickerwire.core.ports import AnswerModel, Embedder, SparseEncoder, VectorIndex
 from tickerwire.core.settings import Settings
-from tickerwire.core.topics import WorkerStage
+from tickerwire.core.topics import FEEDBACK_STAGE, WorkerStage
 from tickerwire.pipeline.sparse import BM25Encoder
 from tickerwire.query.api import create_app
 from tickerwire.query.ask import AskService, OfflineAnswerer
@@ -323,10 +323,19 @@ class TickerwireWorker(faust.Worker):
         )
 
 
+#: What ``tickerwire up`` runs: the three stream stages and the feedback join.
+UP_STAGES: tuple[WorkerStage, ...] = (*ALL_STAGES, FEEDBACK_STAGE)
+
+
+def stream_stages(stages: Sequence[WorkerStage]) -> tuple[StageName, ...]:
+    """The stream stages among ``stages`` (those with an input topic and a sequencer)."""
+    return tuple(s for s in ALL_STAGES if s in stages)
+
+
 def run_worker(
     settings: Settings,
     *,
-    stages: tuple[WorkerStage, ...] = ALL_STAGES,
+    stages: tuple[WorkerStage, ...] = UP_STAGES,
     serve_http: bool = True,
     app_id: str = "tickerwire",
     metrics_port: int = 0,
@@ -345,9 +354,10 @@ def run_worker(
     app = build_app(
         StageDeps(
             settings=settings,
-            stages=stages,
+            stages=stream_stages(stages),
             make_handlers=make_handlers(res, stages, built),
             app_id=app_id,
+            join=FEEDBACK_STAGE in stages,
         )
     )
     services: list[Any] = []

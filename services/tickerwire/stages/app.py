@@ -21,7 +21,7 @@ from tickerwire.adapters.faust_batching import BatchingStream
 from tickerwire.adapters.faust_kafka import FaustPartitionLog, FaustSender, install_stage_consumer
 from tickerwire.core.metrics import STAGE_BUFFER
 from tickerwire.core.settings import Settings
-from tickerwire.core.topics import ALL_STAGES, FEEDBACK_STAGE, STAGE_INPUT, StageName, WorkerStage
+from tickerwire.core.topics import ALL_STAGES, STAGE_INPUT, StageName
 from tickerwire.stages.base import DeadLetters, InMsg, OutMsg, Sender
 from tickerwire.stages.retry import DEFAULT_POLICY, RetryPolicy, classify
 from tickerwire.stages.sequencing import Sequencer
@@ -68,13 +68,14 @@ class StageDeps:
     """What the stage factories need; built once by the composition root."""
 
     settings: Settings
-    #: The stream stages to run, and ``feedback`` for the join agent (stages/feedback.py).
-    stages: tuple[WorkerStage, ...]
+    stages: tuple[StageName, ...]
     #: Called with the app once it exists; returns the handler for each selected stage.
     make_handlers: Callable[
         [faust.App, faust.types.TableT[Any, Any] | None], dict[StageName, Handler]
     ]
     app_id: str = "tickerwire"
+    #: Also run the learning loop's join of feedback to queries (stages/feedback.py).
+    join: bool = False
 
 
 async def stop_worker(stage: str, exc: BaseException) -> None:
@@ -181,7 +182,6 @@ def bytes_table(
 def build_app(deps: StageDeps) -> faust.App:
     """The faust app with one agent per selected stage, consuming raw key/value bytes."""
     s = deps.settings
-    stream_stages = tuple(n for n in deps.stages if n != FEEDBACK_STAGE)
     datadir = s.faust_dir / deps.app_id
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -221,7 +221,7 @@ def build_app(deps: StageDeps) -> faust.App:
     # The agents, not faust, decide which offsets are processed and committed (see
     # stages/sequencing.py for why).
     sequencer = Sequencer(
-        FaustPartitionLog(app, s.kafka_bootstrap), {topics[n]: n for n in stream_stages}
+        FaustPartitionLog(app, s.kafka_bootstrap), {topics[n]: n for n in deps.stages}
     )
     install_stage_consumer(app, sequencer, fetch_max_wait_ms=s.fetch_max_wait_ms)
 
@@ -236,11 +236,11 @@ def build_app(deps: StageDeps) -> faust.App:
         "embed": (s.embed_batch_size, s.embed_batch_window_ms / 1000),
         "index": (s.index_batch_size, 0.01),
     }
-    if FEEDBACK_STAGE in deps.stages:
+    if deps.join:
         from tickerwire.stages.feedback import register_join_agent
 
         register_join_agent(app, s)
-    for name in stream_stages:
+    for name in deps.stages:
         handler = handlers[name]
         topic = app.topic(
             topics[name],
