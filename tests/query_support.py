@@ -106,3 +106,15 @@ async def load_index(path: Path, docs: Sequence[dict[str, Any]]) -> EdgeIndex:
     if points:
         await index.upsert(points)
     return index
+
+
+def query_app(index: EdgeIndex, settings: Any, **app_args: Any) -> Any:
+    """The query API over ``index`` as the composition root builds it (Resources), with the
+    bag-of-words embedder and the offline answerer; ``app_args`` go to ``create_app``."""
+    from tickerwire.query.api import create_app
+    from tickerwire.query.ask import OfflineAnswerer
+    from tickerwire.runtime import Resources
+
+    res = Resources(settings=settings, embedder=BagOfWordsEmbedder(), sparse=SPARSE, index=index)
+    search, ask = res.search_service(), res.ask_service(OfflineAnswerer())
+    return create_app(settings=settings, search=search, ask=ask, **app_args)

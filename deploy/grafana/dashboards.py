@@ -255,6 +255,31 @@ QUERY: list[Panel] = [
         "short",
         kind="heatmap",
     ),
+    Panel(
+        "Learning loop: feedback",
+        "Ratings per second (up, down), the approval ratio (share rated up), refusals rated "
+        "down, and query-log records dropped because Kafka was slow or away.",
+        [
+            Query(
+                f"sum by (rating) (rate(tickerwire_feedback_total[{RATE}]))",
+                "feedback {{rating}}",
+            ),
+            Query(
+                f'sum(rate(tickerwire_feedback_total{{rating="up"}}[{RATE}])) '
+                f"/ sum(rate(tickerwire_feedback_total[{RATE}]))",
+                "approval ratio",
+            ),
+            Query(
+                f"sum(rate(tickerwire_feedback_refused_rated_down_total[{RATE}]))",
+                "refused + rated down",
+            ),
+            Query(
+                f'sum(rate(tickerwire_query_log_records_total{{outcome="dropped"}}[{RATE}]))',
+                "log records dropped",
+            ),
+        ],
+        "short",
+    ),
 ]
 
 PROCESSES: list[Panel] = [

@@ -4,6 +4,8 @@ conditions to wait on (consumer lag, dead letters) instead of fixed settle sleep
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -18,6 +20,7 @@ from tests.kafka_support import free_ports, run_async
 from tickerwire.adapters.kafka_admin import ensure_topics, load_topic_specs
 from tickerwire.core.records import DlqRecord
 from tickerwire.core.topics import DLQ_TOPIC, STAGE_INPUT
+from tickerwire.evaluation.worker import TICKERWIRE
 from tickerwire.localbroker import REPO_ROOT, LocalBroker
 
 
@@ -70,6 +73,25 @@ def own_broker(data_dir: Path) -> Iterator[str]:
         yield broker.bootstrap
     finally:
         broker.down()
+
+
+def run_eval_cli(
+    data: Path, out: Path, tmp_path: Path, *extra: str, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """``tickerwire eval --dataset data --output out`` on a broker of its own (the session
+    broker's topics hold other tests' documents, whose company names the eval's query
+    understanding would learn and apply); state under ``tmp_path``."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TICKERWIRE_DATA_DIR": str(tmp_path / "state")}
+    with own_broker(tmp_path / "kafka") as bootstrap:
+        args = ["eval", "--dataset", str(data), "--output", str(out), "--bootstrap", bootstrap]
+        return subprocess.run(
+            [TICKERWIRE, *args, *extra],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
 
 @contextmanager

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.stream_support import own_broker
-from tests.e2e.support import TICKERWIRE
+from tests.e2e.stream_support import run_eval_cli
 from tests.kafka_support import run_async
 from tickerwire.core.ports import ScoredHit
 from tickerwire.core.settings import load_settings
@@ -58,29 +55,7 @@ def test_eval_writes_metrics_per_mode_and_a_chart(tmp_path: Path) -> None:
         )
     )
     out = tmp_path / "report"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TICKERWIRE_DATA_DIR": str(tmp_path / "state")}
-    # A broker of its own: the session broker's topics hold other tests' documents (the sample
-    # feed), whose company names the eval's query understanding would learn and apply.
-    with own_broker(tmp_path / "kafka") as bootstrap:
-        proc = subprocess.run(
-            [
-                TICKERWIRE,
-                "eval",
-                "--dataset",
-                str(data),
-                "--output",
-                str(out),
-                "--bootstrap",
-                bootstrap,
-                "--work-dir",
-                str(tmp_path / "work"),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+    proc = run_eval_cli(data, out, tmp_path, "--work-dir", str(tmp_path / "work"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "eval.json").read_text())
     for mode in ("dense", "sparse", "hybrid"):

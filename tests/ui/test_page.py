@@ -234,6 +234,14 @@ def _exercise_page(
     browser.find_element(By.CSS_SELECTOR, "#doc-dialog button").click()
     _wait(browser, 10).until(ec.invisibility_of_element_located((By.ID, "doc-dialog")))
 
+    # Feedback: thumbs up on the answer, and one citation marked wrong (POST /v1/feedback).
+    browser.find_element(By.ID, "thumb-up").click()
+    _wait(browser, 20).until(lambda d: "rated up" in d.find_element(By.ID, "feedback-state").text)
+    browser.find_element(By.CSS_SELECTOR, "#citations li .wrong-citation").click()
+    _wait(browser, 20).until(
+        lambda d: "marked wrong" in d.find_element(By.ID, "feedback-state").text
+    )
+
     # Movers: the sample's market statistics, biggest fallers first.
     _wait(browser, 30).until(lambda d: "%" in d.find_element(By.ID, "movers").text)
 

@@ -19,6 +19,9 @@ from tickerwire.core.records import (
     DlqOriginal,
     DlqRecord,
     EntityRecord,
+    ExampleRecord,
+    FeedbackRecord,
+    QueryLogRecord,
     RawDocument,
     SparseValues,
     VectorRecord,
@@ -43,6 +46,9 @@ MODELS: dict[str, type[AnyRecord]] = {
     "vector.v1": VectorRecord,
     "dlq.v1": DlqRecord,
     "entity.v1": EntityRecord,
+    "query-log.v1": QueryLogRecord,
+    "feedback.v1": FeedbackRecord,
+    "example.v1": ExampleRecord,
 }
 ENUM_FIELDS = ("op", "doc_type", "content_type", "stage")
 

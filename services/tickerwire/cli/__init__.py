@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tickerwire.cli import dlq, evaluate, kafka, produce, run, schemas, topics
+from tickerwire.cli import dlq, evaluate, kafka, learning, produce, run, schemas, topics
 
 app = typer.Typer(
     name="tickerwire",
@@ -21,6 +21,7 @@ app.add_typer(
 produce.register(app)
 run.register(app)
 evaluate.register(app)
+learning.register(app)
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ class StageChoice(StrEnum):
     preprocess = "preprocess"
     embed = "embed"
     index_ = "index"
+    feedback = "feedback"
 
 
 class ModeChoice(StrEnum):

@@ -271,6 +271,37 @@ EVENTS_SUBSCRIBERS = Gauge(
 )
 
 
+# --- learning loop (query log, feedback, examples) --------------------------------------------
+QUERY_LOG_RECORDS = Counter(
+    "tickerwire_query_log_records_total",
+    "Query-log and feedback records by topic and outcome: sent (Kafka has it), dropped (the "
+    "buffer was full) or failed (Kafka refused it).",
+    ["topic", "outcome"],
+)
+QUERY_LOG_BUFFER = Gauge(
+    "tickerwire_query_log_buffer_records",
+    "Query-log and feedback records waiting in the buffer for Kafka.",
+)
+FEEDBACK_RECEIVED = Counter(
+    "tickerwire_feedback_total",
+    "Ratings accepted by POST /v1/feedback, by rating (up, down).",
+    ["rating"],
+)
+EXAMPLES_WRITTEN = Counter(
+    "tickerwire_examples_total",
+    "Joined queries the join agent wrote to tickerwire.examples, by kind and reason.",
+    ["kind", "reason"],
+)
+FEEDBACK_REFUSED_DOWN = Counter(
+    "tickerwire_feedback_refused_rated_down_total",
+    "Refused answers that were rated down (a question the index may not cover).",
+)
+FEEDBACK_EXPIRED = Counter(
+    "tickerwire_feedback_expired_total",
+    "Feedback the join agent dropped because its query never arrived within the retention.",
+)
+
+
 # --- catalogue --------------------------------------------------------------------------------
 def catalogue() -> list[tuple[str, str, tuple[str, ...], str]]:
     """(exposed name, type, labels, help) of every metric defined above, in definition order.

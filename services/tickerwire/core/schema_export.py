@@ -21,6 +21,9 @@ from tickerwire.core.records import (
     CommitRecord,
     DlqRecord,
     EntityRecord,
+    ExampleRecord,
+    FeedbackRecord,
+    QueryLogRecord,
     RawDocument,
     VectorRecord,
 )
@@ -36,6 +39,9 @@ MODELS: Mapping[str, type[Any]] = {
     "vector.v1": VectorRecord,
     "dlq.v1": DlqRecord,
     "entity.v1": EntityRecord,
+    "query-log.v1": QueryLogRecord,
+    "feedback.v1": FeedbackRecord,
+    "example.v1": ExampleRecord,
 }
 assert tuple(MODELS) == SCHEMA_NAMES
 

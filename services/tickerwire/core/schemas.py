@@ -32,7 +32,17 @@ __all__ = [
 ]
 
 #: Every record schema, by file stem.
-SCHEMA_NAMES = ("raw-document.v1", "chunk.v1", "commit.v1", "vector.v1", "dlq.v1", "entity.v1")
+SCHEMA_NAMES = (
+    "raw-document.v1",
+    "chunk.v1",
+    "commit.v1",
+    "vector.v1",
+    "dlq.v1",
+    "entity.v1",
+    "query-log.v1",
+    "feedback.v1",
+    "example.v1",
+)
 
 #: Checks date-time (RFC 3339, offset required), uri (absolute) and uuid, among others.
 FORMAT_CHECKER: FormatChecker = Draft202012Validator.FORMAT_CHECKER

@@ -203,6 +203,28 @@ class Settings(BaseSettings):
         "under which /v1/ask refuses instead of answering.",
     )
 
+    # Learning loop (README, "Learning loop")
+    query_log: bool = Field(
+        default=True,
+        description="Log every /v1/search and /v1/ask (question redacted, API key hashed) to "
+        "tickerwire.queries, and accept POST /v1/feedback.",
+    )
+    #: A slow or absent broker never slows a query: beyond this, records are dropped (counted).
+    query_log_buffer: int = Field(
+        default=1000, ge=1, description="Query-log and feedback records held for Kafka at most."
+    )
+    query_log_key_salt: SecretStr | None = Field(
+        default=None,
+        description="Secret of the keyed hash (HMAC-SHA256) that stands for the API key in the "
+        "logs; unset: a random one per process (hashes then differ across restarts).",
+    )
+    feedback_retention_s: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="How long the join agent keeps a query (or feedback that arrived before its "
+        "query) waiting for its other half.",
+    )
+
     # Pipeline
     chunk_tokens: int = Field(default=256, ge=16, description="Target chunk size in tokens.")
     chunk_overlap: int = Field(default=32, ge=0, description="Token overlap between chunks.")

@@ -14,7 +14,22 @@ VECTORS_TOPIC: Final = "tickerwire.docs.vectors"
 DLQ_TOPIC: Final = "tickerwire.docs.dlq"
 #: Names and tickers learned from the documents (compacted; docs/query-understanding.md).
 ENTITIES_TOPIC: Final = "tickerwire.entities"
-ALL_TOPICS: Final = (RAW_TOPIC, CHUNKS_TOPIC, VECTORS_TOPIC, DLQ_TOPIC, ENTITIES_TOPIC)
+#: The learning loop (README, "Learning loop"): every search and answer, key query_id.
+QUERIES_TOPIC: Final = "tickerwire.queries"
+#: Ratings of answers, key query_id.
+FEEDBACK_TOPIC: Final = "tickerwire.feedback"
+#: Approved answers and failures, joined from queries and feedback (compacted, key query_id).
+EXAMPLES_TOPIC: Final = "tickerwire.examples"
+ALL_TOPICS: Final = (
+    RAW_TOPIC,
+    CHUNKS_TOPIC,
+    VECTORS_TOPIC,
+    DLQ_TOPIC,
+    ENTITIES_TOPIC,
+    QUERIES_TOPIC,
+    FEEDBACK_TOPIC,
+    EXAMPLES_TOPIC,
+)
 
 #: A stream stage of the worker.
 StageName: TypeAlias = Literal["preprocess", "embed", "index"]
@@ -22,6 +37,12 @@ StageName: TypeAlias = Literal["preprocess", "embed", "index"]
 Stage: TypeAlias = Literal["produce", StageName]
 
 ALL_STAGES: Final[tuple[StageName, ...]] = ("preprocess", "embed", "index")
+#: The join of feedback to queries (stages/feedback.py): not a stream stage (no DLQ, no
+#: sequencer), but selected like one (``tickerwire worker feedback``; ``tickerwire up`` runs it).
+JoinStageName: TypeAlias = Literal["feedback"]
+FEEDBACK_STAGE: Final[JoinStageName] = "feedback"
+#: Whatever a worker may run.
+WorkerStage: TypeAlias = StageName | JoinStageName
 #: The topic each stage consumes.
 STAGE_INPUT: Final[dict[StageName, str]] = {
     "preprocess": RAW_TOPIC,

@@ -13,6 +13,7 @@ import hmac
 import json
 import math
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Annotated, Any, Literal
 
@@ -35,7 +36,8 @@ from tickerwire.core.metrics import (
 )
 from tickerwire.core.ports import SearchFilters
 from tickerwire.core.settings import Settings
-from tickerwire.query.ask import AskService, final_response
+from tickerwire.query.ask import AskEvent, AskService, final_response
+from tickerwire.query.learning import LoggedRequest, QueryRecorder
 from tickerwire.query.live import page_router
 from tickerwire.query.search import SearchService, hit_to_json
 from tickerwire.query.views import watermark_json as watermark_json  # cli/run.py imports it here
@@ -87,6 +89,21 @@ class SearchIn(BaseModel):
     understand: bool = True
 
 
+class FeedbackIn(BaseModel):
+    """``POST /v1/feedback`` body: a rating of one answer (its ``query_id``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    rating: Literal[1, -1]
+    comment: Annotated[str, Field(max_length=4000)] | None = None
+    corrected_answer: Annotated[str, Field(max_length=20_000)] | None = None
+    #: Citation numbers (``n``) of the answer that are wrong.
+    wrong_citations: Annotated[
+        list[Annotated[int, Field(ge=1, le=100)]], Field(max_length=100)
+    ] = []
+
+
 class AskIn(BaseModel):
     """``POST /v1/ask`` body."""
 
@@ -134,17 +151,24 @@ class Guard:
     key. An open API (no keys configured) is not rate limited.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, hash_key: Callable[[str], str] | None = None) -> None:
+        """``hash_key``: the query log's keyed hash; the caller's is put on
+        ``request.state.key_hash`` (None for an open API)."""
+        self._hash_key = hash_key
         self._keys = [k.get_secret_value().encode() for k in settings.api_keys]
         self._limits = parse_many(settings.api_rate_limit)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
     async def __call__(
         self,
+        request: Request,
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
         x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> None:
         identity = await self._authenticate(authorization, x_api_key)
+        request.state.key_hash = None
+        if identity is not None and self._hash_key is not None:
+            request.state.key_hash = self._hash_key(_given_key(authorization, x_api_key) or "")
         if identity is None:
             return  # an open API (no keys configured) is a local one: no one to limit
         for limit in self._limits:
@@ -162,9 +186,7 @@ class Guard:
         """A stable, non-secret id of the caller's key; None when the API is open."""
         if not self._keys:
             return None
-        given = x_api_key
-        if authorization and authorization.lower().startswith("bearer "):
-            given = authorization[7:].strip()
+        given = _given_key(authorization, x_api_key)
         if given is None or not any(hmac.compare_digest(given.encode(), k) for k in self._keys):
             raise HTTPException(
                 status_code=401,
@@ -175,6 +197,12 @@ class Guard:
         return "key:" + hashlib.sha256(given.encode()).hexdigest()[:16]
 
 
+def _given_key(authorization: str | None, x_api_key: str | None) -> str | None:
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return x_api_key
+
+
 def create_app(
     *,
     settings: Settings,
@@ -182,11 +210,15 @@ def create_app(
     ask: AskService | None = None,
     ready: Callable[[], Awaitable[bool]] | None = None,
     routers: Sequence[APIRouter] = (),
+    recorder: QueryRecorder | None = None,
+    hash_key: Callable[[str], str] | None = None,
 ) -> FastAPI:
     """The query API bound to one search service (and one ask service, for ``/v1/ask``).
 
     ``ready`` is the readiness check of ``/readyz`` (index open, Kafka reachable), supplied by
     the composition root. ``routers`` are included behind the same key check and rate limit.
+    ``recorder`` logs every search and answer and takes ``/v1/feedback`` (which answers 503
+    without one); ``hash_key`` is the keyed hash the logs name the caller's API key by.
     """
     app = FastAPI(
         title="tickerwire",
@@ -202,7 +234,7 @@ def create_app(
         # e.g. a query of stopwords only has no sparse vector for hybrid or sparse mode
         return JSONResponse(status_code=422, content={"detail": exc.reason})
 
-    require_key = Guard(settings)
+    require_key = Guard(settings, hash_key)
     protected = APIRouter(dependencies=[Depends(require_key)])
 
     @app.middleware("http")
@@ -232,7 +264,8 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @protected.post("/v1/search")
-    async def v1_search(body: SearchIn) -> dict[str, Any]:
+    async def v1_search(body: SearchIn, request: Request) -> dict[str, Any]:
+        query_id = uuid.uuid4().hex
         result = await search.search(
             body.query,
             k=body.k,
@@ -244,10 +277,15 @@ def create_app(
             QUERY_TOP_SCORE.labels(endpoint="/v1/search", mode=body.mode).observe(
                 result.hits[0].score
             )
+        watermark = watermark_json(result.watermark)
+        if recorder is not None:
+            logged = _logged_request(body.query, body, request)
+            recorder.search(logged, query_id, result, watermark)
         return {
+            "query_id": query_id,
             "hits": [hit_to_json(h) for h in result.hits],
             "understood": result.understood,
-            "watermark": watermark_json(result.watermark),
+            "watermark": watermark,
             "timings": result.timings,
         }
 
@@ -262,6 +300,8 @@ def create_app(
             filters=body.filters.to_filters(),
             understand=body.understand,
         )
+        if recorder is not None:
+            events = _logged(events, recorder, _logged_request(body.question, body, request))
         if "text/event-stream" in request.headers.get("accept", ""):
             return StreamingResponse(
                 _stream(events),
@@ -273,6 +313,28 @@ def create_app(
         except AnswerModelError as exc:
             raise HTTPException(status_code=502, detail=f"answer model failed: {exc}") from exc
 
+    @protected.post("/v1/feedback", status_code=202)
+    async def v1_feedback(body: FeedbackIn, request: Request) -> dict[str, Any]:
+        # The query log is asynchronous, so an unknown query_id is accepted here: the join agent
+        # keeps feedback whose query it has not seen for the retention, then drops and counts it.
+        if recorder is None:
+            raise HTTPException(status_code=503, detail="the query log is turned off")
+        accepted = recorder.feedback(
+            body.query_id,
+            body.rating,
+            comment=body.comment,
+            corrected_answer=body.corrected_answer,
+            wrong_citations=body.wrong_citations,
+            key_hash=request.state.key_hash,
+        )
+        if not accepted:
+            raise HTTPException(
+                status_code=503,
+                detail="feedback log is full (Kafka is slow or away); retry later",
+                headers={"Retry-After": "5"},
+            )
+        return {"accepted": True, "query_id": body.query_id}
+
     app.include_router(protected)
     for router in routers:
         app.include_router(router, dependencies=[Depends(require_key)])
@@ -281,6 +343,21 @@ def create_app(
     app.include_router(page_router())
 
     return app
+
+
+def _logged_request(question: str, body: SearchIn | AskIn, request: Request) -> LoggedRequest:
+    filters = body.filters.model_dump(mode="json", exclude_defaults=True)
+    return LoggedRequest(question, body.mode, body.k, filters, request.state.key_hash)
+
+
+async def _logged(
+    events: AsyncIterator[AskEvent], recorder: QueryRecorder, logged: LoggedRequest
+) -> AsyncIterator[AskEvent]:
+    """``events`` unchanged; the final one is logged on its way out."""
+    async for event in events:
+        if event.event == "final":
+            recorder.ask(logged, event)
+        yield event
 
 
 async def _stream(events: AsyncIterator[Any]) -> AsyncIterator[bytes]:

@@ -57,6 +57,10 @@ class AskEvent:
 
     event: EventName
     data: dict[str, Any]
+    #: The final event's retrieved hits and the passages the model read (for the query log;
+    #: not part of the response).
+    hits: tuple[ScoredHit, ...] = ()
+    passages: tuple[Passage, ...] = ()
 
 
 class OfflineAnswerer:
@@ -257,7 +261,7 @@ class AskService:
                 "completion_tokens": usage.completion_tokens,
                 "cost_usd": usage.cost_usd,
             }
-        yield AskEvent("final", final)
+        yield AskEvent("final", final, hits=tuple(hits), passages=tuple(passages))
 
 
 async def final_response(events: AsyncIterator[AskEvent]) -> dict[str, Any]:

@@ -23,10 +23,12 @@ from tickerwire.core.errors import BrokerError
 from tickerwire.core.logging import configure_logging
 from tickerwire.core.ports import AnswerModel, Embedder, SparseEncoder, VectorIndex
 from tickerwire.core.settings import Settings
+from tickerwire.core.topics import FEEDBACK_STAGE, WorkerStage
 from tickerwire.pipeline.sparse import BM25Encoder
 from tickerwire.query.api import create_app
 from tickerwire.query.ask import AskService, OfflineAnswerer
 from tickerwire.query.events import EventBroadcaster, index_publisher
+from tickerwire.query.learning import QueryRecorder, key_hasher
 from tickerwire.query.live import LiveDeps, live_router
 from tickerwire.query.search import SearchService
 from tickerwire.query.understanding import EntityRegistry
@@ -44,6 +46,7 @@ from tickerwire.stages.preprocess import ChunkerConfig, PreprocessStage
 if TYPE_CHECKING:
     from tickerwire.adapters.entity_feed import EntityFeed
     from tickerwire.adapters.kafka_lag import StageLagReader
+    from tickerwire.adapters.query_log import KafkaQueryLog
 
 log = structlog.get_logger("tickerwire.runtime")
 
@@ -59,6 +62,8 @@ class Resources:
     #: Names and tickers learned from the documents (fed by :meth:`follow_entities`).
     registry: EntityRegistry = field(default_factory=EntityRegistry)
     entity_feed: EntityFeed | None = None
+    #: The query log's Kafka sink (opened by :meth:`recorder`).
+    query_log: KafkaQueryLog | None = None
 
     async def follow_entities(self, bootstrap: KafkaConnection | None = None) -> EntityFeed:
         """Start feeding :attr:`registry` from the entities topic (once); returns the feed."""
@@ -93,10 +98,23 @@ class Resources:
             min_evidence=self.settings.ask_min_evidence,
         )
 
+    def recorder(self) -> QueryRecorder | None:
+        """The query recorder over a Kafka query log (once); None when the log is turned off."""
+        if not self.settings.query_log:
+            return None
+        if self.query_log is None:
+            from tickerwire.adapters.query_log import KafkaQueryLog
+
+            self.query_log = KafkaQueryLog(self.settings)
+        return QueryRecorder(self.query_log)
+
     async def aclose(self) -> None:
-        """Stop the entity feed, close the index (flushes Edge) and the embedder; idempotent."""
+        """Stop the entity feed and the query log, close the index (flushes Edge) and the
+        embedder; idempotent."""
         if self.entity_feed is not None:
             await self.entity_feed.aclose()
+        if self.query_log is not None:
+            await self.query_log.aclose()
         if self.index is not None:
             await self.index.aclose()
         await self.embedder.aclose()
@@ -139,12 +157,15 @@ def query_app(res: Resources, model: AnswerModel, live: LiveDeps) -> Any:
     live routes (page, events, status, documents, movers) over ``live``."""
     assert res.index is not None, "open_resources(..., with_index=True) first"
     search = res.search_service()
+    salt = res.settings.query_log_key_salt
     return create_app(
         settings=res.settings,
         search=search,
         ask=res.ask_service(model),
         ready=readiness_check(res.settings, res.index),
         routers=[live_router(search=search, deps=live)],
+        recorder=res.recorder(),
+        hash_key=key_hasher(salt.get_secret_value().encode() if salt is not None else None),
     )
 
 
@@ -186,7 +207,7 @@ def chunker_for(settings: Settings, embedder: Embedder) -> ChunkerConfig:
 
 
 def make_handlers(
-    res: Resources, stages: Sequence[StageName], built: dict[str, Any] | None = None
+    res: Resources, stages: Sequence[WorkerStage], built: dict[str, Any] | None = None
 ) -> Any:  # returns the StageDeps.make_handlers callable
     """The factory faust calls once the app (and the state table) exist.
 
@@ -306,10 +327,19 @@ class TickerwireWorker(faust.Worker):
         )
 
 
+#: What ``tickerwire up`` runs: the three stream stages and the feedback join.
+UP_STAGES: tuple[WorkerStage, ...] = (*ALL_STAGES, FEEDBACK_STAGE)
+
+
+def stream_stages(stages: Sequence[WorkerStage]) -> tuple[StageName, ...]:
+    """The stream stages among ``stages`` (those with an input topic and a sequencer)."""
+    return tuple(s for s in ALL_STAGES if s in stages)
+
+
 def run_worker(
     settings: Settings,
     *,
-    stages: tuple[StageName, ...] = ALL_STAGES,
+    stages: tuple[WorkerStage, ...] = UP_STAGES,
     serve_http: bool = True,
     app_id: str = "tickerwire",
     metrics_port: int = 0,
@@ -331,9 +361,10 @@ def run_worker(
     app = build_app(
         StageDeps(
             settings=settings,
-            stages=stages,
+            stages=stream_stages(stages),
             make_handlers=make_handlers(res, stages, built),
             app_id=app_id,
+            join=FEEDBACK_STAGE in stages,
         )
     )
     services: list[Any] = []

@@ -75,6 +75,8 @@ class StageDeps:
         [faust.App, faust.types.TableT[Any, Any] | None], dict[StageName, Handler]
     ]
     app_id: str = "tickerwire"
+    #: Also run the learning loop's join of feedback to queries (stages/feedback.py).
+    join: bool = False
 
 
 async def stop_worker(stage: str, exc: BaseException) -> None:
@@ -162,6 +164,22 @@ async def _dead_letter(
     await policy.until_sent(lambda: sender.send_all(msgs), stage=stage, event="dlq_send_failed")
 
 
+def bytes_table(
+    app: faust.App, name: str, settings: Settings, description: str
+) -> faust.types.TableT[Any, Any]:
+    """A faust Table of bytes keys and values (empty: None), partitioned by key like the topics
+    it is filled from."""
+    return app.Table(
+        name,
+        default=None,
+        partitions=settings.kafka_partitions,
+        key_type=bytes,
+        value_type=bytes,
+        use_partitioner=True,
+        help=description,
+    )
+
+
 def build_app(deps: StageDeps) -> faust.App:
     """The faust app with one agent per selected stage, consuming raw key/value bytes."""
     s = deps.settings
@@ -198,14 +216,8 @@ def build_app(deps: StageDeps) -> faust.App:
     )
     table = None
     if "preprocess" in deps.stages:
-        table = app.Table(
-            "docstate",
-            default=None,
-            partitions=s.kafka_partitions,
-            key_type=bytes,
-            value_type=bytes,
-            use_partitioner=True,
-            help="Per-document state: version, content hash, current chunk ids.",
+        table = bytes_table(
+            app, "docstate", s, "Per-document state: version, content hash, current chunk ids."
         )
     topics = STAGE_INPUT
     # The agents, not faust, decide which offsets are processed and committed (see
@@ -226,6 +238,10 @@ def build_app(deps: StageDeps) -> faust.App:
         "embed": (s.embed_batch_size, s.embed_batch_window_ms / 1000),
         "index": (s.index_batch_size, 0.01),
     }
+    if deps.join:
+        from tickerwire.stages.feedback import register_join_agent
+
+        register_join_agent(app, s)
     for name in deps.stages:
         handler = handlers[name]
         topic = app.topic(

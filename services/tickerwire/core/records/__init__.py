@@ -34,6 +34,14 @@ from tickerwire.core.records._documents import (
     fiscal_year_of,
 )
 from tickerwire.core.records._entities import EntityRecord
+from tickerwire.core.records._learning import (
+    ExampleRecord,
+    FeedbackRecord,
+    LoggedCitation,
+    LoggedHit,
+    LoggedPassage,
+    QueryLogRecord,
+)
 from tickerwire.core.records._parse import (
     AnyRecord,
     parse_raw_document,
@@ -56,7 +64,13 @@ __all__ = [
     "DocFacts",
     "DocType",
     "EntityRecord",
+    "ExampleRecord",
+    "FeedbackRecord",
+    "LoggedCitation",
+    "LoggedHit",
+    "LoggedPassage",
     "Op",
+    "QueryLogRecord",
     "RawDocument",
     "SparseValues",
     "Stage",

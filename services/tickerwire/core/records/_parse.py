@@ -12,10 +12,19 @@ from tickerwire.core.records._base import RecordBase, pydantic_reason
 from tickerwire.core.records._dlq import DlqRecord
 from tickerwire.core.records._documents import ChunkRecord, CommitRecord, RawDocument, VectorRecord
 from tickerwire.core.records._entities import EntityRecord
+from tickerwire.core.records._learning import ExampleRecord, FeedbackRecord, QueryLogRecord
 from tickerwire.core.schemas import decode_json, validate
 
 AnyRecord: TypeAlias = (
-    RawDocument | ChunkRecord | CommitRecord | VectorRecord | DlqRecord | EntityRecord
+    RawDocument
+    | ChunkRecord
+    | CommitRecord
+    | VectorRecord
+    | DlqRecord
+    | EntityRecord
+    | QueryLogRecord
+    | FeedbackRecord
+    | ExampleRecord
 )
 
 _BY_SCHEMA: Mapping[str, type[AnyRecord]] = {
@@ -25,6 +34,9 @@ _BY_SCHEMA: Mapping[str, type[AnyRecord]] = {
     "vector/v1": VectorRecord,
     "dlq/v1": DlqRecord,
     "entity/v1": EntityRecord,
+    "query-log/v1": QueryLogRecord,
+    "feedback/v1": FeedbackRecord,
+    "example/v1": ExampleRecord,
 }
 
 

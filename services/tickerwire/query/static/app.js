@@ -210,11 +210,37 @@ function renderAnswerText(answer, citations) {
   out.append(answer.slice(last));
 }
 
+// ---------- feedback (POST /v1/feedback; the learning loop) ----------
+let answeredId = null;
+
+async function sendFeedback(body, what) {
+  if (!answeredId) return;
+  const state = $("feedback-state");
+  try {
+    const response = await api("/v1/feedback", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ query_id: answeredId, ...body }),
+    });
+    if (!response.ok) throw new Error(await errorText(response));
+    state.textContent = `Thanks: ${what}.`;
+  } catch (err) {
+    state.textContent = `Feedback failed: ${err.message}`;
+  }
+}
+
+function showFeedback(queryId) {
+  answeredId = queryId || null;
+  $("feedback").hidden = !answeredId;
+  $("feedback-state").textContent = "";
+}
+
 function renderCitations(citations) {
   const list = $("citations");
   list.replaceChildren(...citations.map((c) => el("li", { value: c.n },
     el("button", { type: "button", class: "link", onclick: () => openDocument(c.doc_id, c.chunk_id) }, c.title || c.doc_id),
     el("span", { class: "meta" }, ` · ${day(c.published_at)}`),
+    el("button", { type: "button", class: "wrong-citation", title: "This citation is wrong", "aria-label": `Source ${c.n} is wrong`, onclick: () => sendFeedback({ rating: -1, wrong_citations: [c.n] }, `source ${c.n} marked wrong`) }, "this citation is wrong"),
     c.snippet ? el("div", { class: "snippet" }, c.snippet) : null,
   )));
   $("citations-title").hidden = citations.length === 0;
@@ -234,6 +260,7 @@ async function ask(request) {
   $("answer-meta").textContent = "Searching…";
   $("citations").replaceChildren();
   $("citations-title").hidden = true;
+  showFeedback(null);
   renderUnderstood(null);
   $("ask-button").disabled = true;
   let text = "";
@@ -259,6 +286,7 @@ async function ask(request) {
         renderAnswerText(data.answer, data.citations || []);
         renderCitations(data.citations || []);
         renderUnderstood(data.understood);
+        showFeedback(data.query_id);
         if (!data.grounded) answer.classList.add("refused");
         const t = data.timings || {};
         $("answer-meta").textContent = [
@@ -372,6 +400,11 @@ async function loadMovers() {
 }
 
 // ---------- wiring ----------
+function startFeedback() {
+  $("thumb-up").addEventListener("click", () => sendFeedback({ rating: 1 }, "rated up"));
+  $("thumb-down").addEventListener("click", () => sendFeedback({ rating: -1 }, "rated down"));
+}
+
 function start() {
   $("ask-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -383,6 +416,7 @@ function start() {
   });
   $("movers-form").addEventListener("change", loadMovers);
   $("key-button").addEventListener("click", askForKey);
+  startFeedback();
   pollStatus();
   setInterval(pollStatus, 5000);
   loadMovers();
