@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -76,6 +76,9 @@ class TimedIndex:
         self.upsert_seconds += time.perf_counter() - started
         self.upsert_calls += 1
         self.upserted += len(points)
+
+    async def refresh_payloads(self, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        await self.inner.refresh_payloads(updates)
 
     async def apply_commits(self, commits: Sequence[tuple[str, Sequence[str]]]) -> int:
         started = time.perf_counter()

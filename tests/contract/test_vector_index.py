@@ -167,6 +167,27 @@ async def test_upsert_replaces_the_payload_of_an_existing_id(loaded: ConcreteInd
     assert await loaded.count() == len(CORPUS)
 
 
+async def test_refresh_payloads_merges_fields_in_place_and_skips_missing_points(
+    loaded: ConcreteIndex,
+) -> None:
+    d1 = [point_id("d1", i) for i in range(3)]
+    await loaded.refresh_payloads(
+        [
+            (d1[2], {"chunk_index": 0, "title": "retitled", "price": 7}),
+            (d1[0], {"chunk_index": 2, "title": "retitled"}),
+            (point_id("nope", 0), {"title": "never stored"}),
+        ]
+    )
+    hits = await loaded.get_document("d1")  # ordered by chunk_index
+    assert [h.id for h in hits] == [d1[2], d1[1], d1[0]]
+    assert [h.payload["title"] for h in hits] == ["retitled", hits[1].payload["title"], "retitled"]
+    assert hits[1].payload["title"] != "retitled"
+    assert hits[0].payload["price"] == 7.0  # a float field is stored as a float
+    assert hits[0].payload["text"] == next(p for p in CORPUS if p.id == d1[2]).payload["text"]
+    assert await loaded.count() == len(CORPUS)
+    assert await loaded.refresh_payloads([]) is None
+
+
 async def test_delete_except_removes_exactly_the_unlisted_points_of_that_doc(
     loaded: ConcreteIndex,
 ) -> None:

@@ -172,6 +172,9 @@ async def test_a_permanent_error_dead_letters_only_the_bad_records() -> None:
         async def apply_commits(self, commits: Sequence[tuple[str, Sequence[str]]]) -> int:
             return 0
 
+        async def refresh_payloads(self, updates: Sequence[tuple[str, Any]]) -> None:
+            return None
+
     embed_out = ListSender()
     embed = EmbedStage(sender=embed_out, embedder=FaultyEmbedder(), sparse=OneHotSparse())
     await embed.handle(batch_of(8))

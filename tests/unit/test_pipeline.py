@@ -133,13 +133,15 @@ def test_plan_same_content_is_unchanged_and_older_version_is_stale() -> None:
     assert plan_delete(state, version=4, now=0.0).outcome is Outcome.STALE
 
 
-def test_metadata_change_resends_every_chunk() -> None:
+def test_a_metadata_change_reuses_every_chunk_instead_of_resending_it() -> None:
     v1 = _chunks("d", ["alpha " * 8, "beta " * 8])
     state = DocState(
         version=1, content_hash="h", chunk_ids=tuple(c.chunk_id for c in v1), meta_hash="m1"
     )
     plan = plan_upsert(state, version=2, content_hash="h2", meta_hash="m2", chunks=v1)
-    assert len(plan.emit) == 2
+    assert plan.outcome is Outcome.UPDATED
+    assert plan.emit == []
+    assert plan.reused_ids == tuple(c.chunk_id for c in v1)
 
 
 def test_delete_is_an_empty_commit_that_leaves_a_tombstone() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,6 +101,13 @@ class DictIndex:
     async def apply_commits(self, commits: Sequence[tuple[str, Sequence[str]]]) -> int:
         self.writes += 1
         return sum([await self.delete_document_except(d, keep) for d, keep in commits])
+
+    async def refresh_payloads(self, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        self.writes += 1
+        for pid, fields in updates:
+            if pid in self.points:
+                p = self.points[pid]
+                self.points[pid] = Point(p.id, p.dense, p.sparse, {**p.payload, **fields})
 
     def doc_texts(self, doc_id: str) -> list[str]:
         pts = [p for p in self.points.values() if p.payload["doc_id"] == doc_id]
@@ -332,6 +339,33 @@ async def test_a_changed_market_number_alone_reindexes_the_document() -> None:
     await p.run(doc("m", 2, PARAS[:1], doc_type="market_stats", metadata={"price": 2.0}))
     (point,) = p.index.points.values()
     assert point.payload["price"] == 2.0
+
+
+async def test_a_metadata_only_change_embeds_nothing_and_updates_the_payloads() -> None:
+    p = Pipeline()
+    await p.run(doc("d7", 1, PARAS, url="https://example.com/old"))
+    assert p.embedder.texts == 4
+    await p.run(doc("d7", 2, PARAS, url="https://example.com/new", source="wire-2"))
+    assert p.embedder.texts == 4  # nothing embedded again
+    payloads = [pt.payload for pt in p.index.points.values()]
+    assert len(payloads) == 4
+    assert {(pl["url"], pl["source"], pl["version"]) for pl in payloads} == {
+        ("https://example.com/new", "wire-2", 2)
+    }
+
+
+async def test_chunks_kept_by_a_new_version_get_their_new_position() -> None:
+    p = Pipeline()
+    await p.run(doc("d8", 1, PARAS))
+    inserted = "Paragraph new comes first " + " ".join(f"n{j}" for j in range(20))
+    await p.run(doc("d8", 2, [inserted, *PARAS]))
+    assert p.embedder.texts == 5  # only the new paragraph
+    by_index = sorted(
+        (pt.payload["chunk_index"], pt.payload["text"]) for pt in p.index.points.values()
+    )
+    assert [i for i, _ in by_index] == [0, 1, 2, 3, 4]
+    assert by_index[0][1].startswith("Paragraph new")
+    assert [t[:11] for _, t in by_index[1:]] == [f"Paragraph {i}" for i in range(4)]
 
 
 @pytest.mark.parametrize(

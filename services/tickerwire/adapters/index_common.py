@@ -214,9 +214,14 @@ def stored_payload(point: Point) -> dict[str, Any]:
 
     Raises ValidationError when ``doc_id`` is missing, since every delete and lookup keys on it.
     """
-    payload = dict(point.payload)
-    if not isinstance(payload.get("doc_id"), str):
+    if not isinstance(point.payload.get("doc_id"), str):
         raise ValidationError(f"point {point.id} has no string doc_id in its payload")
+    return stored_fields(point.payload)
+
+
+def stored_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Payload fields as stored: a copy with the float-indexed fields coerced to float."""
+    payload = dict(fields)
     for key in FLOAT_FIELDS:
         value = payload.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):

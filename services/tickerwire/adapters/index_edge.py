@@ -19,10 +19,11 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from uuid import UUID
 
 import qdrant_edge as qe
 
@@ -32,6 +33,7 @@ from tickerwire.adapters.edge_convert import (
     doc_filter,
     edge_config,
     edge_filter,
+    edge_id,
     edge_point,
     edge_sparse,
 )
@@ -53,6 +55,7 @@ from tickerwire.adapters.index_common import (
     check_top_by_args,
     client_fused_hybrid,
     float_or_none,
+    stored_fields,
     to_hit,
 )
 from tickerwire.core.closing import AsyncClosing
@@ -319,6 +322,27 @@ class EdgeIndex(EdgeMaintenance, AsyncClosing):
         INDEX_WRITE_SECONDS.labels(BACKEND, "delete").observe(time.perf_counter() - start)
         INDEX_WRITES.labels(BACKEND, "delete").inc()
         return deleted
+
+    async def refresh_payloads(self, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """One filtered ``set_payload`` per point (a missing point matches nothing), as one
+        executor job, journaled like every other write."""
+        batch = [(edge_id(point_id), stored_fields(fields)) for point_id, fields in updates]
+        if not batch:
+            return
+        async with self._write_lock:
+            start = time.perf_counter()
+            await self._run(self._refresh_sync, batch)
+        INDEX_WRITE_SECONDS.labels(BACKEND, "payload").observe(time.perf_counter() - start)
+        INDEX_WRITES.labels(BACKEND, "payload").inc()
+
+    def _refresh_sync(self, batch: Sequence[tuple[UUID, dict[str, Any]]]) -> None:
+        shard = self._live()
+        for point_id, fields in batch:
+            op = qe.UpdateOperation.set_payload_by_filter(
+                qe.Filter(must=[qe.HasIdCondition({point_id})]), fields
+            )
+            shard.update(op)
+            self._journal.record(op, 0)
 
     # --- reads ----------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 import httpx
@@ -31,6 +31,7 @@ from tickerwire.adapters.index_common import (
     client_fused_hybrid,
     filter_conditions,
     float_or_none,
+    stored_fields,
     stored_payload,
     to_hit,
 )
@@ -208,6 +209,25 @@ class ServerIndex(AsyncClosing):
         INDEX_WRITE_SECONDS.labels(BACKEND, "upsert").observe(time.perf_counter() - start)
         INDEX_WRITES.labels(BACKEND, "upsert").inc()
         INDEX_UPSERTS.labels(BACKEND).inc(len(points))
+
+    async def refresh_payloads(self, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """One ``batch_update_points`` request: a ``set_payload`` per point, selected by a
+        has-id filter so that a missing point is skipped, ``wait=True``."""
+        operations: list[models.UpdateOperation] = [
+            models.SetPayloadOperation(
+                set_payload=models.SetPayload(
+                    payload=stored_fields(fields),
+                    filter=models.Filter(must=[models.HasIdCondition(has_id=[point_id])]),
+                )
+            )
+            for point_id, fields in updates
+        ]
+        if not operations:
+            return
+        start = time.perf_counter()
+        await self._call(self._client.batch_update_points(self._collection, operations, wait=True))
+        INDEX_WRITE_SECONDS.labels(BACKEND, "payload").observe(time.perf_counter() - start)
+        INDEX_WRITES.labels(BACKEND, "payload").inc()
 
     async def apply_commits(self, commits: Sequence[tuple[str, Sequence[str]]]) -> int:
         """Apply the commits in order; return how many points went.

@@ -160,9 +160,13 @@ INDEX_DELETES = Counter(
     "Stale points removed from the vector index when a commit was applied.",
     ["backend"],
 )
+METADATA_ONLY_UPDATES = Counter(
+    "tickerwire_metadata_only_updates_total",
+    "Document versions that changed only metadata: payloads updated in place, nothing embedded.",
+)
 INDEX_WRITES = Counter(
     "tickerwire_index_writes_total",
-    "Write calls (upsert or delete batches) made to the vector index.",
+    "Write calls (upsert, delete or payload-refresh batches) made to the vector index.",
     ["backend", "op"],
 )
 INDEX_WRITE_SECONDS = Histogram(

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tickerwire.core.records import DocFacts, VectorRecord, format_date_time
+from tickerwire.core.records import DocFacts, DocumentFields, VectorRecord, format_date_time
 
-__all__ = ["IndexPayload"]
+__all__ = ["IndexPayload", "document_payload", "reused_payload"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,19 +73,59 @@ class IndexPayload:
             "doc_id": self.doc_id,
             "chunk_id": self.chunk_id,
             "chunk_index": self.chunk_index,
-            "version": self.version,
             "text": self.text,
-            "title": self.title,
-            "url": self.url,
-            "source": self.source,
-            "doc_type": self.doc_type,
-            "tickers": list(self.tickers),
-            "language": self.language,
-            "published_at": format_date_time(self.published_at),
-            "published_ts": self.published_at.timestamp(),
             "indexed_ts": float(self.indexed_ts),
             "model": self.model,
         }
-        if self.facts is not None:
-            payload.update(self.facts.to_json_dict())
+        payload.update(
+            document_payload(
+                version=self.version,
+                title=self.title,
+                url=self.url,
+                source=self.source,
+                doc_type=self.doc_type,
+                tickers=self.tickers,
+                language=self.language,
+                published_at=self.published_at,
+                facts=self.facts,
+            )
+        )
         return payload
+
+
+def document_payload(
+    *,
+    version: int,
+    title: str,
+    url: str | None,
+    source: str,
+    doc_type: str,
+    tickers: Sequence[str],
+    language: str,
+    published_at: datetime,
+    facts: DocFacts | None,
+) -> dict[str, Any]:
+    """The document's part of every chunk's payload: also what a new version that reuses a
+    chunk writes into it in place (:func:`reused_payload`)."""
+    payload: dict[str, Any] = {
+        "version": version,
+        "title": title,
+        "url": url,
+        "source": source,
+        "doc_type": doc_type,
+        "tickers": list(tickers),
+        "language": language,
+        "published_at": format_date_time(published_at),
+        "published_ts": published_at.timestamp(),
+    }
+    if facts is not None:
+        payload.update(facts.to_json_dict())
+    return payload
+
+
+def reused_payload(fields: DocumentFields, *, version: int, chunk_index: int) -> dict[str, Any]:
+    """The payload fields a reused chunk gets from its new document version."""
+    return {
+        "chunk_index": chunk_index,
+        **document_payload(version=version, **dict(fields)),
+    }

@@ -5,7 +5,7 @@ Adapters implement them; pipeline code and use cases only ever see these types.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -203,6 +203,11 @@ class VectorIndex(Protocol):
         call is idempotent: replaying it deletes nothing more. When it raises, any prefix of
         the commits may have been applied; retrying the same call is safe.
         """
+        ...
+
+    async def refresh_payloads(self, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """Write ``fields`` into the payload of each ``(point_id, fields)``, merged with what it
+        stores (other keys stay); a point that is not there is skipped. Idempotent."""
         ...
 
     async def get_document(self, doc_id: str) -> list[ScoredHit]:

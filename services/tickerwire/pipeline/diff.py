@@ -87,6 +87,8 @@ class Plan:
     commit_ids: tuple[str, ...] | None = None
     new_state: DocState | None = None
     reused: int = 0
+    #: The ids of the chunks kept from the previous version, in commit order.
+    reused_ids: tuple[str, ...] = ()
 
 
 def plan_upsert(
@@ -101,8 +103,9 @@ def plan_upsert(
 
     An older version than the stored one is stale, and so is one no newer than a tombstone's
     (the delete wins); the same content again is unchanged (no output at all). A same-or-newer
-    version with other content is an update. When only the metadata stored with each chunk
-    changed (``meta_hash``), every chunk is sent again so the index payloads follow.
+    version with other content is an update. A chunk the previous version listed is not sent
+    again (its id is its text), even when the metadata changed: the commit names it in
+    ``reused_ids`` and the index writes the new metadata and position into its payload.
     """
     if prev is not None and prev.deleted:
         if version <= prev.version:
@@ -112,7 +115,7 @@ def plan_upsert(
         return Plan(outcome=Outcome.STALE)
     if prev is not None and content_hash == prev.content_hash:
         return Plan(outcome=Outcome.UNCHANGED)
-    known = set(prev.chunk_ids) if prev is not None and prev.meta_hash == meta_hash else set()
+    known = set(prev.chunk_ids) if prev is not None else set()
     emit = [c for c in chunks if c.chunk_id not in known]
     ids = tuple(c.chunk_id for c in chunks)
     return Plan(
@@ -123,6 +126,7 @@ def plan_upsert(
             version=version, content_hash=content_hash, chunk_ids=ids, meta_hash=meta_hash
         ),
         reused=len(chunks) - len(emit),
+        reused_ids=tuple(i for i in ids if i in known),
     )
 
 

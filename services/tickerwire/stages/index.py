@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
@@ -21,7 +22,7 @@ from tickerwire.core.metrics import (
     STAGE_RECORDS,
     STAGE_SECONDS,
 )
-from tickerwire.core.payload import IndexPayload
+from tickerwire.core.payload import IndexPayload, reused_payload
 from tickerwire.core.ports import Point, SparseVector, VectorIndex
 from tickerwire.core.records import CommitRecord, VectorRecord, parse_record
 from tickerwire.stages.base import DeadLetters, InMsg, OutMsg, Sender
@@ -102,6 +103,7 @@ class IndexStage:
                 await self._index.upsert(batch_points)
             if commits:
                 await self._apply(commits)
+                await self._refresh_reused([c for c, _ in commits])
             if self._on_applied is not None and commits:
                 try:
                     await self._on_applied(records)
@@ -111,6 +113,26 @@ class IndexStage:
             if dead:
                 await self._sender.send_all(dead)
         self.last_activity = time.monotonic()
+
+    async def _refresh_reused(self, commits: Sequence[CommitRecord]) -> None:
+        """Write each commit's document fields and new positions into the chunks it reused
+        (after the deletes: a chunk a later commit of the batch dropped is skipped)."""
+        updates: list[tuple[str, dict[str, Any]]] = []
+        for commit in commits:
+            if commit.document is None or not commit.reused:
+                continue
+            position = {chunk_id: i for i, chunk_id in enumerate(commit.chunk_ids)}
+            updates.extend(
+                (
+                    str(chunk_id),
+                    reused_payload(
+                        commit.document, version=commit.version, chunk_index=position[chunk_id]
+                    ),
+                )
+                for chunk_id in commit.reused
+            )
+        if updates:
+            await self._index.refresh_payloads(updates)
 
     async def _apply(self, commits: list[tuple[CommitRecord, set[str]]]) -> None:
         """Apply the batch's commits in order, in one index call."""

@@ -24,6 +24,7 @@ from tickerwire.core.metrics import (
     CHUNKS_REUSED,
     DOCUMENTS,
     ENTITIES_EMITTED,
+    METADATA_ONLY_UPDATES,
     PII_REDACTED,
     STAGE_RECORDS,
     STAGE_SECONDS,
@@ -33,6 +34,7 @@ from tickerwire.core.records import (
     ChunkRecord,
     CommitRecord,
     DocFacts,
+    DocumentFields,
     EntityRecord,
     RawDocument,
     parse_raw_document,
@@ -288,16 +290,18 @@ class PreprocessStage:
             if msg.timestamp_ms
             else datetime.now(UTC)
         )
+        document = self._document(doc, prepared) if doc.op == "upsert" else None
         out = [
             OutMsg(
-                self._out_topic,
-                key,
-                self._chunk_record(doc, c, produced_at, prepared).to_bytes(),
+                self._out_topic, key, self._chunk_record(doc, c, produced_at, document).to_bytes()
             )
             for c in plan.emit
+            if document is not None
         ]
         CHUNKS_EMITTED.inc(len(plan.emit))
         CHUNKS_REUSED.inc(plan.reused)
+        if prev is not None and plan.reused_ids and set(plan.reused_ids) == set(prev.chunk_ids):
+            METADATA_ONLY_UPDATES.inc()  # the same chunks: nothing to embed, payloads follow
         commit = CommitRecord(
             doc_id=doc.doc_id,
             version=doc.version,
@@ -306,6 +310,8 @@ class PreprocessStage:
             content_hash=prepared.content_hash if prepared else None,
             produced_at=produced_at,
             published_at=doc.published_at,
+            reused=tuple(UUID(c) for c in plan.reused_ids),
+            document=document if plan.reused_ids else None,
         )
         out.append(OutMsg(self._out_topic, key, commit.to_bytes()))
         if doc.op == "upsert":
@@ -319,6 +325,21 @@ class PreprocessStage:
             emitted=len(plan.emit),
         )
         return out
+
+    @staticmethod
+    def _document(doc: RawDocument, prepared: Prepared | None) -> DocumentFields:
+        assert doc.published_at is not None and doc.source and doc.doc_type
+        facts = None if prepared is None or prepared.facts.is_empty() else prepared.facts
+        return DocumentFields(
+            title=doc.title or "",
+            url=doc.url,
+            source=doc.source,
+            doc_type=doc.doc_type,
+            tickers=doc.tickers,
+            published_at=doc.published_at,
+            language=doc.language,
+            facts=facts,
+        )
 
     def _entity_messages(self, doc: RawDocument, observed_at: datetime) -> list[OutMsg]:
         if self._entities_topic is None:
@@ -341,10 +362,11 @@ class PreprocessStage:
 
     @staticmethod
     def _chunk_record(
-        doc: RawDocument, chunk: Chunk, produced_at: datetime, prepared: Prepared | None
+        doc: RawDocument, chunk: Chunk, produced_at: datetime, document: DocumentFields
     ) -> ChunkRecord:
-        assert doc.published_at is not None and doc.source and doc.doc_type
-        facts = None if prepared is None or prepared.facts.is_empty() else prepared.facts
+        fields = dict(document)
+        if fields["facts"] is None:
+            del fields["facts"]
         return ChunkRecord(
             doc_id=doc.doc_id,
             version=doc.version,
@@ -354,13 +376,6 @@ class PreprocessStage:
             embed_text=chunk.embed_text,
             content_hash=chunk.content_hash,
             token_count=chunk.token_count,
-            title=doc.title or "",
-            url=doc.url,
-            source=doc.source,
-            doc_type=doc.doc_type,
-            tickers=doc.tickers,
-            published_at=doc.published_at,
-            language=doc.language,
             produced_at=produced_at,
-            **({} if facts is None else {"facts": facts}),
+            **fields,
         )

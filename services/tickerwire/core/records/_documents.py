@@ -224,10 +224,28 @@ class VectorRecord(_ChunkFields):
         return cls(**fields, dense=tuple(dense), sparse=sparse, model=model)
 
 
+class DocumentFields(UniqueTickersBase):
+    """What every chunk of a document version stores about the document (its index payload
+    besides the chunk's own text and position)."""
+
+    title: str
+    url: Uri | None
+    source: str
+    doc_type: DocType
+    tickers: Tickers
+    published_at: Timestamp
+    language: Language
+    facts: DocFacts | None = None
+
+
 class CommitRecord(RecordBase):
     """The complete chunk list of one document version, on tickerwire.docs.chunks and
     tickerwire.docs.vectors (key = doc_id). Applying it deletes the document's points not in
-    chunk_ids; a delete has an empty list."""
+    chunk_ids; a delete has an empty list.
+
+    ``reused`` names the chunks this version kept from the previous one (same text, so not
+    embedded again); the index stage writes ``document`` and their new ``chunk_index`` into their
+    payloads in place. A version that changed only metadata reuses every chunk."""
 
     SCHEMA_NAME: ClassVar[str] = "commit.v1"
 
@@ -239,8 +257,16 @@ class CommitRecord(RecordBase):
     content_hash: Sha256Hex | None
     produced_at: Timestamp
     published_at: Timestamp | None
+    reused: Annotated[tuple[UUID, ...], UniqueItems()] = ()
+    document: DocumentFields | None = None
 
-    @field_validator("chunk_ids")
+    @field_validator("chunk_ids", "reused")
     @classmethod
     def _ids_unique(cls, value: tuple[UUID, ...]) -> tuple[UUID, ...]:
         return check_unique(value, "chunk_ids")
+
+    @model_validator(mode="after")
+    def _reused_are_listed(self) -> Self:
+        if not set(self.reused) <= set(self.chunk_ids):
+            raise ValueError("reused chunk ids must be among chunk_ids")
+        return self
