@@ -266,3 +266,16 @@ async def test_a_query_without_searchable_terms_is_422_not_500(index: EdgeIndex,
         resp = await http.post("/v1/search", json={"query": "the of a", "mode": mode})
     assert resp.status_code == 422
     assert "sparse query vector" in resp.json()["detail"]
+
+
+async def test_a_query_no_keyword_can_match_is_answered_not_refused(index: EdgeIndex) -> None:
+    # Found by schemathesis: "Á" (or only stopwords) has no BM25 term, and hybrid search
+    # answered 422. Hybrid now ranks by the dense side alone; a keyword search finds nothing.
+    async with client(make_app(index)) as http:
+        for query in ("Á", "the of and"):
+            hybrid = await http.post("/v1/search", json={"query": query})
+            assert hybrid.status_code == 200, hybrid.text
+            assert hybrid.json()["hits"]
+            sparse = await http.post("/v1/search", json={"query": query, "mode": "sparse"})
+            assert sparse.status_code == 200, sparse.text
+            assert sparse.json()["hits"] == []

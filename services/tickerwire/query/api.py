@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from limits import parse_many
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -40,6 +40,7 @@ from tickerwire.query.ask import AskEvent, AskService, final_response
 from tickerwire.query.learning import LoggedRequest, QueryRecorder
 from tickerwire.query.live import page_router
 from tickerwire.query.search import SearchService, hit_to_json
+from tickerwire.query.views import error_responses
 from tickerwire.query.views import watermark_json as watermark_json  # cli/run.py imports it here
 
 #: Paths that stay open when API keys are configured (the page and its files hold no data; the
@@ -144,6 +145,10 @@ def route_template(request: Request) -> str:
     return "unmatched"
 
 
+#: What every route behind the key check may answer besides its own result.
+GUARDED_ERRORS = error_responses("401", "413", "422", "429")
+
+
 class Guard:
     """The API-key check and the per-key rate limit, as FastAPI dependencies.
 
@@ -235,7 +240,7 @@ def create_app(
         return JSONResponse(status_code=422, content={"detail": exc.reason})
 
     require_key = Guard(settings, hash_key)
-    protected = APIRouter(dependencies=[Depends(require_key)])
+    protected = APIRouter(dependencies=[Depends(require_key)], responses=GUARDED_ERRORS)
 
     @app.middleware("http")
     async def count_requests(
@@ -252,14 +257,14 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses={503: {"description": "not ready: index closed or Kafka away"}})
     async def readyz(response: Response) -> dict[str, Any]:
         ok = await ready() if ready else True
         if not ok:
             response.status_code = 503
         return {"ready": ok}
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -289,7 +294,7 @@ def create_app(
             "timings": result.timings,
         }
 
-    @protected.post("/v1/ask", response_model=None)
+    @protected.post("/v1/ask", response_model=None, responses=error_responses("502", "503"))
     async def v1_ask(body: AskIn, request: Request) -> dict[str, Any] | StreamingResponse:
         if ask is None:
             raise HTTPException(status_code=503, detail="no answer service configured")
@@ -313,7 +318,7 @@ def create_app(
         except AnswerModelError as exc:
             raise HTTPException(status_code=502, detail=f"answer model failed: {exc}") from exc
 
-    @protected.post("/v1/feedback", status_code=202)
+    @protected.post("/v1/feedback", status_code=202, responses=error_responses("503"))
     async def v1_feedback(body: FeedbackIn, request: Request) -> dict[str, Any]:
         # The query log is asynchronous, so an unknown query_id is accepted here: the join agent
         # keeps feedback whose query it has not seen for the retention, then drops and counts it.
@@ -337,7 +342,7 @@ def create_app(
 
     app.include_router(protected)
     for router in routers:
-        app.include_router(router, dependencies=[Depends(require_key)])
+        app.include_router(router, dependencies=[Depends(require_key)], responses=GUARDED_ERRORS)
 
     # The page and its files are open; its API calls send the key (see query/live.py).
     app.include_router(page_router())

@@ -24,7 +24,7 @@ from tickerwire.core.errors import TickerwireError
 from tickerwire.core.ports import ScoredHit, SearchFilters
 from tickerwire.query.events import EventBroadcaster
 from tickerwire.query.search import SearchService, hit_to_json
-from tickerwire.query.views import watermark_json
+from tickerwire.query.views import error_responses, watermark_json
 
 log = structlog.get_logger("tickerwire.query.live")
 
@@ -149,7 +149,7 @@ def live_router(*, search: SearchService, deps: LiveDeps | None = None) -> APIRo
     live = deps or LiveDeps()
     router = APIRouter()
 
-    @router.get("/v1/events")
+    @router.get("/v1/events", responses=error_responses("503"))
     async def v1_events() -> StreamingResponse:
         if live.events is None:
             raise HTTPException(status_code=503, detail="this process publishes no index events")
@@ -182,7 +182,7 @@ def live_router(*, search: SearchService, deps: LiveDeps | None = None) -> APIRo
             out["lag_error"] = lag_error
         return out
 
-    @router.get("/v1/documents/{doc_id:path}")
+    @router.get("/v1/documents/{doc_id:path}", responses=error_responses("404"))
     async def v1_document(doc_id: str) -> dict[str, Any]:
         hits = await search.index.get_document(doc_id)
         if not hits:

@@ -22,6 +22,7 @@ from tickerwire.core.ports import (
     SearchFilters,
     SearchMode,
     SparseEncoder,
+    SparseVector,
     VectorIndex,
     Watermark,
 )
@@ -161,17 +162,14 @@ class SearchService:
         tu = time.perf_counter()
         dense = await self._embedder.embed_query(query) if mode != "sparse" else None
         sparse = self._sparse.encode_query(query) if mode != "dense" else None
+        if sparse is not None and not sparse.indices:
+            # No keyword of the query can match (stopwords, symbols): hybrid ranks by the dense
+            # side alone, and a keyword search finds nothing. Neither is the caller's error.
+            sparse = None
+            mode = "dense" if mode == "hybrid" else mode
         t1 = time.perf_counter()
         hits, watermark = await asyncio.gather(
-            self._index.search(
-                dense=dense,
-                sparse=sparse,
-                mode=mode,
-                filters=filters,
-                limit=limit,
-                hybrid=self._hybrid,
-            ),
-            self._index.watermark(),
+            self._candidates(dense, sparse, mode, filters, limit), self._index.watermark()
         )
         if u is not None:
             hits = apply_understanding(hits, u)[:k]
@@ -187,6 +185,20 @@ class SearchService:
             watermark=watermark,
             timings=timings,
             understood=u.to_json() if u is not None else None,
+        )
+
+    async def _candidates(
+        self,
+        dense: Sequence[float] | None,
+        sparse: SparseVector | None,
+        mode: SearchMode,
+        filters: SearchFilters,
+        limit: int,
+    ) -> list[ScoredHit]:
+        if mode == "sparse" and sparse is None:
+            return []
+        return await self._index.search(
+            dense=dense, sparse=sparse, mode=mode, filters=filters, limit=limit, hybrid=self._hybrid
         )
 
 
