@@ -7,10 +7,11 @@ filter means the same thing on both and the contract suite can compare them id f
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from tickerwire.core.errors import ValidationError
 from tickerwire.core.ports import (
@@ -159,8 +160,23 @@ def check_search_args(
         raise ValidationError(f"mode {mode!r} needs a sparse query vector")
 
 
-class _Search(Protocol):
-    def __call__(
+@dataclass(frozen=True, slots=True)
+class IndexQuery:
+    """One search as a back end runs it (the arguments of :meth:`VectorIndex.search`)."""
+
+    dense: Sequence[float] | None
+    sparse: SparseVector | None
+    mode: SearchMode
+    filters: SearchFilters
+    limit: int
+    hybrid: HybridParams
+
+
+class SearchTemplate:
+    """:meth:`VectorIndex.search`, shared by both back ends: the argument checks and the
+    client-side fusion here, the back end's own query in :meth:`_query`."""
+
+    async def search(
         self,
         *,
         dense: Sequence[float] | None,
@@ -169,32 +185,25 @@ class _Search(Protocol):
         filters: SearchFilters,
         limit: int,
         hybrid: HybridParams,
-    ) -> Awaitable[list[ScoredHit]]: ...
+    ) -> list[ScoredHit]:
+        """Top ``limit`` hits; hybrid fuses filtered dense and sparse prefetches by its
+        ``fusion`` (weighted RRF in the index, or client-side score fusion)."""
+        check_search_args(mode, dense, sparse is not None and bool(sparse.indices), limit)
+        query = IndexQuery(dense, sparse, mode, filters, limit, hybrid)
+        if mode != "hybrid" or hybrid.fusion == "rrf":
+            return await self._query(query)
+        # Qdrant fuses only by RRF or DBSF in the index, and the shipped default is score fusion
+        # (docs/retrieval.md): both back ends run the two filtered searches and fuse them here.
+        depth = max(hybrid.prefetch, limit)
+        dense_hits, sparse_hits = await asyncio.gather(
+            self._query(dataclasses.replace(query, sparse=None, mode="dense", limit=depth)),
+            self._query(dataclasses.replace(query, dense=None, mode="sparse", limit=depth)),
+        )
+        return fuse_hits(dense_hits, sparse_hits, hybrid, limit)
 
-
-async def client_fused_hybrid(
-    search: _Search,
-    *,
-    dense: Sequence[float],
-    sparse: SparseVector,
-    filters: SearchFilters,
-    limit: int,
-    hybrid: HybridParams,
-) -> list[ScoredHit]:
-    """Hybrid search fused client-side (``hybrid.fusion`` other than "rrf"): the filtered dense
-    and sparse searches, ``hybrid.prefetch`` deep each, fused by :func:`fuse_hits`.
-
-    Qdrant fuses only by RRF or DBSF in the index, and min-max score fusion is the default that
-    held on both dev sets (docs/retrieval.md), so both back ends fuse here the same way.
-    """
-    depth = max(hybrid.prefetch, limit)
-    dense_hits, sparse_hits = await asyncio.gather(
-        search(dense=dense, sparse=None, mode="dense", filters=filters, limit=depth, hybrid=hybrid),
-        search(
-            dense=None, sparse=sparse, mode="sparse", filters=filters, limit=depth, hybrid=hybrid
-        ),
-    )
-    return fuse_hits(dense_hits, sparse_hits, hybrid, limit)
+    async def _query(self, query: IndexQuery) -> list[ScoredHit]:
+        """The back end's search for ``query`` (checked; hybrid only with RRF)."""
+        raise NotImplementedError
 
 
 def check_top_by_args(field: str, direction: str, limit: int) -> None:

@@ -50,10 +50,10 @@ from tickerwire.adapters.index_common import (
     PAYLOAD_INDEXES,
     SCROLL_PAGE,
     SPARSE,
+    IndexQuery,
+    SearchTemplate,
     by_chunk_index,
-    check_search_args,
     check_top_by_args,
-    client_fused_hybrid,
     float_or_none,
     stored_fields,
     to_hit,
@@ -69,12 +69,9 @@ from tickerwire.core.metrics import (
     INDEX_WRITES,
 )
 from tickerwire.core.ports import (
-    HybridParams,
     Point,
     ScoredHit,
     SearchFilters,
-    SearchMode,
-    SparseVector,
     Watermark,
 )
 
@@ -84,7 +81,7 @@ _T = TypeVar("_T")
 log = get_logger(__name__)
 
 
-class EdgeIndex(EdgeMaintenance, AsyncClosing):
+class EdgeIndex(SearchTemplate, EdgeMaintenance, AsyncClosing):
     """VectorIndex over one Qdrant Edge shard that this process owns.
 
     Open with :meth:`ensure_collection` (creates or loads the shard and takes the directory
@@ -384,48 +381,37 @@ class EdgeIndex(EdgeMaintenance, AsyncClosing):
         )
         return await self._run(lambda: self._live().count(request))
 
-    async def search(
-        self,
-        *,
-        dense: Sequence[float] | None,
-        sparse: SparseVector | None,
-        mode: SearchMode,
-        filters: SearchFilters,
-        limit: int,
-        hybrid: HybridParams,
-    ) -> list[ScoredHit]:
-        """Top ``limit`` hits; hybrid fuses filtered dense and sparse prefetches by its
-        ``fusion``
-        (weighted RRF in the index, or client-side score fusion)."""
-        check_search_args(mode, dense, sparse is not None and bool(sparse.indices), limit)
-        if mode == "hybrid" and hybrid.fusion != "rrf":
-            assert dense is not None and sparse is not None
-            return await client_fused_hybrid(
-                self.search, dense=dense, sparse=sparse, filters=filters, limit=limit, hybrid=hybrid
-            )
-        flt = edge_filter(filters)
-        dense_q = None if dense is None else qe.Query.Nearest([float(x) for x in dense], DENSE)
-        sparse_q = None if sparse is None else qe.Query.Nearest(edge_sparse(sparse), SPARSE)
-        if mode == "hybrid":
+    async def _query(self, query: IndexQuery) -> list[ScoredHit]:
+        flt = edge_filter(query.filters)
+        dense_q = (
+            None
+            if query.dense is None
+            else qe.Query.Nearest([float(x) for x in query.dense], DENSE)
+        )
+        sparse_q = (
+            None if query.sparse is None else qe.Query.Nearest(edge_sparse(query.sparse), SPARSE)
+        )
+        if query.mode == "hybrid":
             assert dense_q is not None and sparse_q is not None
-            depth = max(hybrid.prefetch, limit)
+            depth = max(query.hybrid.prefetch, query.limit)
             request = qe.QueryRequest(
-                limit=limit,
+                limit=query.limit,
                 prefetches=[
                     qe.Prefetch(limit=depth, query=dense_q, filter=flt),
                     qe.Prefetch(limit=depth, query=sparse_q, filter=flt),
                 ],
                 # The stub types `query` as `Fusion`, but the runtime wants `Fusion.Rrf(...)`.
                 query=qe.Fusion.Rrf(  # type: ignore[arg-type]
-                    k=hybrid.rrf_k, weights=[hybrid.dense_weight, hybrid.sparse_weight]
+                    k=query.hybrid.rrf_k,
+                    weights=[query.hybrid.dense_weight, query.hybrid.sparse_weight],
                 ),
                 filter=flt,
                 with_payload=True,
             )
         else:
             request = qe.QueryRequest(
-                limit=limit,
-                query=dense_q if mode == "dense" else sparse_q,
+                limit=query.limit,
+                query=dense_q if query.mode == "dense" else sparse_q,
                 filter=flt,
                 with_payload=True,
             )

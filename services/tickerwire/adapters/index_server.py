@@ -23,12 +23,12 @@ from tickerwire.adapters.index_common import (
     SPARSE,
     AnyOfCond,
     Condition,
+    IndexQuery,
     IsEmptyCond,
     MatchAnyCond,
+    SearchTemplate,
     by_chunk_index,
-    check_search_args,
     check_top_by_args,
-    client_fused_hybrid,
     filter_conditions,
     float_or_none,
     stored_fields,
@@ -46,11 +46,9 @@ from tickerwire.core.metrics import (
     INDEX_WRITES,
 )
 from tickerwire.core.ports import (
-    HybridParams,
     Point,
     ScoredHit,
     SearchFilters,
-    SearchMode,
     SparseVector,
     Watermark,
 )
@@ -113,7 +111,7 @@ def _struct(point: Point) -> models.PointStruct:
     )
 
 
-class ServerIndex(AsyncClosing):
+class ServerIndex(SearchTemplate, AsyncClosing):
     """VectorIndex over one collection of a Qdrant server (or qdrant-client local mode).
 
     The server optimizes in the background, so :meth:`optimize` does nothing and
@@ -317,31 +315,13 @@ class ServerIndex(AsyncClosing):
         )
         return result.count
 
-    async def search(
-        self,
-        *,
-        dense: Sequence[float] | None,
-        sparse: SparseVector | None,
-        mode: SearchMode,
-        filters: SearchFilters,
-        limit: int,
-        hybrid: HybridParams,
-    ) -> list[ScoredHit]:
-        """Top ``limit`` hits; hybrid fuses filtered dense and sparse prefetches by its
-        ``fusion``
-        (weighted RRF in the index, or client-side score fusion)."""
-        check_search_args(mode, dense, sparse is not None and bool(sparse.indices), limit)
-        if mode == "hybrid" and hybrid.fusion != "rrf":
-            assert dense is not None and sparse is not None
-            return await client_fused_hybrid(
-                self.search, dense=dense, sparse=sparse, filters=filters, limit=limit, hybrid=hybrid
-            )
-        flt = server_filter(filters)
-        dense_q = None if dense is None else [float(x) for x in dense]
-        sparse_q = None if sparse is None else _sparse(sparse)
-        if mode == "hybrid":
+    async def _query(self, query: IndexQuery) -> list[ScoredHit]:
+        flt = server_filter(query.filters)
+        dense_q = None if query.dense is None else [float(x) for x in query.dense]
+        sparse_q = None if query.sparse is None else _sparse(query.sparse)
+        if query.mode == "hybrid":
             assert dense_q is not None and sparse_q is not None
-            depth = max(hybrid.prefetch, limit)
+            depth = max(query.hybrid.prefetch, query.limit)
             response = await self._call(
                 self._client.query_points(
                     self._collection,
@@ -351,11 +331,12 @@ class ServerIndex(AsyncClosing):
                     ],
                     query=models.RrfQuery(
                         rrf=models.Rrf(
-                            k=hybrid.rrf_k, weights=[hybrid.dense_weight, hybrid.sparse_weight]
+                            k=query.hybrid.rrf_k,
+                            weights=[query.hybrid.dense_weight, query.hybrid.sparse_weight],
                         )
                     ),
                     query_filter=flt,
-                    limit=limit,
+                    limit=query.limit,
                     with_payload=True,
                 )
             )
@@ -363,10 +344,10 @@ class ServerIndex(AsyncClosing):
             response = await self._call(
                 self._client.query_points(
                     self._collection,
-                    query=dense_q if mode == "dense" else sparse_q,
-                    using=DENSE if mode == "dense" else SPARSE,
+                    query=dense_q if query.mode == "dense" else sparse_q,
+                    using=DENSE if query.mode == "dense" else SPARSE,
                     query_filter=flt,
-                    limit=limit,
+                    limit=query.limit,
                     with_payload=True,
                 )
             )

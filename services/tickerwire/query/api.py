@@ -236,7 +236,8 @@ def create_app(
 
     @app.exception_handler(ValidationError)
     async def invalid_query(request: Request, exc: ValidationError) -> JSONResponse:
-        # e.g. a query of stopwords only has no sparse vector for hybrid or sparse mode
+        # a request the index refuses as invalid (SearchService already answers a query no
+        # keyword can match, so this is a caller's error such as a bad filter)
         return JSONResponse(status_code=422, content={"detail": exc.reason})
 
     require_key = Guard(settings, hash_key)
