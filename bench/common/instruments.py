@@ -6,16 +6,13 @@ import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from tickerwire.core.ports import (
     Embedder,
-    HybridParams,
     Point,
     ScoredHit,
     SearchFilters,
-    SearchMode,
-    SparseVector,
     Splitter,
     VectorIndex,
     Watermark,
@@ -92,34 +89,14 @@ class TimedIndex:
     async def get_document(self, doc_id: str) -> list[ScoredHit]:
         return await self.inner.get_document(doc_id)
 
-    async def search(
-        self,
-        *,
-        dense: Sequence[float] | None,
-        sparse: SparseVector | None,
-        mode: SearchMode,
-        filters: SearchFilters,
-        limit: int,
-        hybrid: HybridParams,
-    ) -> list[ScoredHit]:
-        return await self.inner.search(
-            dense=dense, sparse=sparse, mode=mode, filters=filters, limit=limit, hybrid=hybrid
-        )
+    async def search(self, **query: Any) -> list[ScoredHit]:
+        return await self.inner.search(**query)
 
     async def count(self, filters: SearchFilters | None = None) -> int:
         return await self.inner.count(filters)
 
-    async def top_by(
-        self,
-        *,
-        field: str,
-        direction: Literal["asc", "desc"],
-        filters: SearchFilters,
-        limit: int,
-    ) -> list[ScoredHit]:
-        return await self.inner.top_by(
-            field=field, direction=direction, filters=filters, limit=limit
-        )
+    async def top_by(self, **query: Any) -> list[ScoredHit]:
+        return await self.inner.top_by(**query)
 
     async def watermark(self) -> Watermark:
         return await self.inner.watermark()

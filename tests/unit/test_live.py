@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -54,16 +54,10 @@ class FakeIndex:
             key=lambda h: int(h.payload["chunk_index"]),
         )
 
-    async def top_by(
-        self,
-        *,
-        field: str,
-        direction: Literal["asc", "desc"],
-        filters: SearchFilters,
-        limit: int,
-    ) -> list[ScoredHit]:
-        self.top_by_calls.append(
-            {"field": field, "direction": direction, "filters": filters, "limit": limit}
+    async def top_by(self, **query: Any) -> list[ScoredHit]:
+        self.top_by_calls.append(query)
+        field, direction, filters, limit = (
+            query[k] for k in ("field", "direction", "filters", "limit")
         )
         rows = [p for p in self.payloads if isinstance(p.get(field), float)]
         if filters.tickers:

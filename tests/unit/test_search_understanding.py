@@ -14,7 +14,6 @@ from tickerwire.core.ports import (
     PeriodScope,
     ScoredHit,
     SearchFilters,
-    SearchMode,
     SparseVector,
     Watermark,
 )
@@ -55,16 +54,8 @@ class FakeIndex:
     calls: list[dict[str, Any]] = field(default_factory=list)
     backend: str = "fake"
 
-    async def search(
-        self,
-        *,
-        dense: Sequence[float] | None,
-        sparse: SparseVector | None,
-        mode: SearchMode,
-        filters: SearchFilters,
-        limit: int,
-        hybrid: HybridParams,
-    ) -> list[ScoredHit]:
+    async def search(self, **query: Any) -> list[ScoredHit]:
+        filters, limit, mode = query["filters"], query["limit"], query["mode"]
         self.calls.append({"filters": filters, "limit": limit, "mode": mode})
         rows = [
             p for p in CORPUS if not filters.tickers or set(p["tickers"]) & set(filters.tickers)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from tickerwire.core.errors import ValidationError
 from tickerwire.core.ports import (
     HybridParams,
+    IndexQuery,
     Point,
     ScoredHit,
     SearchFilters,
@@ -158,18 +159,6 @@ def check_search_args(
         raise ValidationError(f"mode {mode!r} needs a dense query vector")
     if mode in ("sparse", "hybrid") and not sparse_present:
         raise ValidationError(f"mode {mode!r} needs a sparse query vector")
-
-
-@dataclass(frozen=True, slots=True)
-class IndexQuery:
-    """One search as a back end runs it (the arguments of :meth:`VectorIndex.search`)."""
-
-    dense: Sequence[float] | None
-    sparse: SparseVector | None
-    mode: SearchMode
-    filters: SearchFilters
-    limit: int
-    hybrid: HybridParams
 
 
 class SearchTemplate:

@@ -50,7 +50,6 @@ from tickerwire.adapters.index_common import (
     PAYLOAD_INDEXES,
     SCROLL_PAGE,
     SPARSE,
-    IndexQuery,
     SearchTemplate,
     by_chunk_index,
     check_top_by_args,
@@ -69,6 +68,7 @@ from tickerwire.core.metrics import (
     INDEX_WRITES,
 )
 from tickerwire.core.ports import (
+    IndexQuery,
     Point,
     ScoredHit,
     SearchFilters,

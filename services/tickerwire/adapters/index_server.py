@@ -23,7 +23,6 @@ from tickerwire.adapters.index_common import (
     SPARSE,
     AnyOfCond,
     Condition,
-    IndexQuery,
     IsEmptyCond,
     MatchAnyCond,
     SearchTemplate,
@@ -46,6 +45,7 @@ from tickerwire.core.metrics import (
     INDEX_WRITES,
 )
 from tickerwire.core.ports import (
+    IndexQuery,
     Point,
     ScoredHit,
     SearchFilters,

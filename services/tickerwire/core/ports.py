@@ -6,7 +6,7 @@ Adapters implement them; pipeline code and use cases only ever see these types.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -111,6 +111,22 @@ class HybridParams:
     prefetch: int = 100
     fusion: FusionMethod = "rrf"
     dense_share: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class IndexQuery:
+    """One search, as :meth:`VectorIndex.search` takes its arguments."""
+
+    dense: Sequence[float] | None
+    sparse: SparseVector | None
+    mode: SearchMode
+    filters: SearchFilters
+    limit: int
+    hybrid: HybridParams
+
+    def arguments(self) -> dict[str, Any]:
+        """The keyword arguments of :meth:`VectorIndex.search` (shallow: values as they are)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @runtime_checkable

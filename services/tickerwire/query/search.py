@@ -18,11 +18,11 @@ from tickerwire.core.metrics import QUERY_SECONDS, QUERY_UNDERSTOOD
 from tickerwire.core.ports import (
     Embedder,
     HybridParams,
+    IndexQuery,
     ScoredHit,
     SearchFilters,
     SearchMode,
     SparseEncoder,
-    SparseVector,
     VectorIndex,
     Watermark,
 )
@@ -169,7 +169,8 @@ class SearchService:
             mode = "dense" if mode == "hybrid" else mode
         t1 = time.perf_counter()
         hits, watermark = await asyncio.gather(
-            self._candidates(dense, sparse, mode, filters, limit), self._index.watermark()
+            self._candidates(IndexQuery(dense, sparse, mode, filters, limit, self._hybrid)),
+            self._index.watermark(),
         )
         if u is not None:
             hits = apply_understanding(hits, u)[:k]
@@ -187,19 +188,10 @@ class SearchService:
             understood=u.to_json() if u is not None else None,
         )
 
-    async def _candidates(
-        self,
-        dense: Sequence[float] | None,
-        sparse: SparseVector | None,
-        mode: SearchMode,
-        filters: SearchFilters,
-        limit: int,
-    ) -> list[ScoredHit]:
-        if mode == "sparse" and sparse is None:
+    async def _candidates(self, query: IndexQuery) -> list[ScoredHit]:
+        if query.mode == "sparse" and query.sparse is None:
             return []
-        return await self._index.search(
-            dense=dense, sparse=sparse, mode=mode, filters=filters, limit=limit, hybrid=self._hybrid
-        )
+        return await self._index.search(**query.arguments())
 
 
 def apply_understanding(hits: Sequence[ScoredHit], u: Understanding) -> list[ScoredHit]:
