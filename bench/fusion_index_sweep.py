@@ -28,14 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.kept_index import open_kept_index
 from tickerwire.core.ports import HybridParams, ScoredHit, SearchMode
-from tickerwire.core.settings import load_settings
-from tickerwire.evaluation import corpus_documents, dedupe, load_dataset, mean_scores, score
-from tickerwire.pipeline.entities import observations
+from tickerwire.evaluation import dedupe, mean_scores, score
 from tickerwire.pipeline.fusion import fuse_hits
 from tickerwire.query.search import apply_understanding
 from tickerwire.query.understanding import Understanding
-from tickerwire.runtime import open_resources
 
 #: The options compared; "dense" and "sparse" are the single modes.
 OPTIONS: dict[str, HybridParams | None] = {
@@ -69,21 +67,9 @@ class Asked:
 
 async def collect(dataset: Path, work_dir: Path, depth: int) -> list[Asked]:
     """Ask the kept index every question of ``dataset`` in both modes, ``depth`` deep."""
-    data = load_dataset(dataset)
-    settings = load_settings().model_copy(update={"data_dir": work_dir / "data"})
-    res = await open_resources(settings, with_index=True)
+    data, res = await open_kept_index(dataset, work_dir / "data")
     try:
         assert res.index is not None
-        # The eval's Kafka folder (and its entities topic) is gone: learn the names again from
-        # the corpus, with the function the preprocess stage runs on every document.
-        for doc in corpus_documents(data.corpus, titles=False):
-            for obs in observations(
-                tickers=doc["tickers"],
-                title=doc["title"],
-                body=doc["body"],
-                metadata=doc["metadata"],
-            ):
-                res.registry.observe(obs)
         search = res.search_service()
         asked = []
         for q in data.questions:

@@ -21,13 +21,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from common.kept_index import open_kept_index
 from tickerwire.core.ports import ScoredHit, SearchFilters, VectorIndex
-from tickerwire.core.settings import load_settings
-from tickerwire.evaluation import MODES, corpus_documents, dedupe, load_dataset, mean_scores, score
-from tickerwire.pipeline.entities import observations
+from tickerwire.evaluation import MODES, corpus_documents, dedupe, mean_scores, score
 from tickerwire.query.search import SearchService
 from tickerwire.query.understanding import parse_fiscal_period
-from tickerwire.runtime import open_resources
 
 
 class PayloadFromCorpus:
@@ -57,19 +55,9 @@ class PayloadFromCorpus:
 
 
 async def measure(dataset: Path, data_dir: Path, payload_from_corpus: bool) -> dict[str, Any]:
-    data = load_dataset(dataset)
-    settings = load_settings().model_copy(update={"data_dir": data_dir})
-    res = await open_resources(settings, with_index=True)
+    data, res = await open_kept_index(dataset, data_dir)
     try:
         assert res.index is not None
-        for doc in corpus_documents(data.corpus, titles=False):
-            for obs in observations(
-                tickers=doc["tickers"],
-                title=doc["title"],
-                body=doc["body"],
-                metadata=doc["metadata"],
-            ):
-                res.registry.observe(obs)
         indexed: dict[str, bool] = {}
         for q in data.questions:
             for doc_id in q.relevant:
@@ -85,7 +73,7 @@ async def measure(dataset: Path, data_dir: Path, payload_from_corpus: bool) -> d
                 embedder=res.embedder,
                 sparse=res.sparse,
                 index=PayloadFromCorpus(res.index, by_id),
-                hybrid=settings.hybrid_params(),
+                hybrid=res.settings.hybrid_params(),
                 registry=res.registry,
             )
         out: dict[str, Any] = {

@@ -194,6 +194,25 @@ class SearchTemplate:
         """The back end's search for ``query`` (checked; hybrid only with RRF)."""
         raise NotImplementedError
 
+    async def top_by(
+        self,
+        *,
+        field: str,
+        direction: Literal["asc", "desc"],
+        filters: SearchFilters,
+        limit: int,
+    ) -> list[ScoredHit]:
+        """At most ``limit`` points matching ``filters``, ordered by ``field`` through its float
+        index (Qdrant order-by); points without the field are skipped; score is the field value."""
+        check_top_by_args(field, direction, limit)
+        return await self._ordered(field, direction, filters, limit)
+
+    async def _ordered(
+        self, field: str, direction: Literal["asc", "desc"], filters: SearchFilters, limit: int
+    ) -> list[ScoredHit]:
+        """The back end's order-by scroll (arguments checked)."""
+        raise NotImplementedError
+
 
 def check_top_by_args(field: str, direction: str, limit: int) -> None:
     """Raise ValidationError unless ``field`` has a float index and the other arguments are sane."""

@@ -52,7 +52,6 @@ from tickerwire.adapters.index_common import (
     SPARSE,
     SearchTemplate,
     by_chunk_index,
-    check_top_by_args,
     float_or_none,
     stored_fields,
     to_hit,
@@ -428,17 +427,9 @@ class EdgeIndex(SearchTemplate, EdgeMaintenance, AsyncClosing):
         )
         return float_or_none(records[0].order_value) if records else None
 
-    async def top_by(
-        self,
-        *,
-        field: str,
-        direction: Literal["asc", "desc"],
-        filters: SearchFilters,
-        limit: int,
+    async def _ordered(
+        self, field: str, direction: Literal["asc", "desc"], filters: SearchFilters, limit: int
     ) -> list[ScoredHit]:
-        """At most ``limit`` points matching ``filters``, ordered by ``field`` through its float
-        index (Edge order-by); points without the field are skipped; score is the field value."""
-        check_top_by_args(field, direction, limit)
         request = qe.ScrollRequest(
             limit=limit,
             filter=edge_filter(filters),

@@ -27,7 +27,6 @@ from tickerwire.adapters.index_common import (
     MatchAnyCond,
     SearchTemplate,
     by_chunk_index,
-    check_top_by_args,
     filter_conditions,
     float_or_none,
     stored_fields,
@@ -364,17 +363,9 @@ class ServerIndex(SearchTemplate, AsyncClosing):
         )
         return float_or_none((records[0].payload or {}).get(key)) if records else None
 
-    async def top_by(
-        self,
-        *,
-        field: str,
-        direction: Literal["asc", "desc"],
-        filters: SearchFilters,
-        limit: int,
+    async def _ordered(
+        self, field: str, direction: Literal["asc", "desc"], filters: SearchFilters, limit: int
     ) -> list[ScoredHit]:
-        """At most ``limit`` points matching ``filters``, ordered by ``field`` through its float
-        index (Qdrant order-by); points without the field are skipped; score is the field value."""
-        check_top_by_args(field, direction, limit)
         records, _ = await self._call(
             self._client.scroll(
                 self._collection,
