@@ -19,15 +19,10 @@ import pytest
 
 from tests.e2e.stream_support import own_broker as start_own_broker
 from tests.e2e.stream_support import stage_lag
-from tests.e2e.support import Worker, expected_chunk_ids, wait_until
+from tests.e2e.support import Worker, assert_exact_index, expected_for, wait_until
 from tests.e2e.test_pipeline_e2e import delete_doc, make_doc, paragraph, produce
-from tests.kafka_support import free_port, run_async
-from tickerwire.adapters.embed_factory import open_embedder
-from tickerwire.adapters.index_edge import EdgeIndex
-from tickerwire.adapters.index_factory import open_index
-from tickerwire.adapters.index_server import ServerIndex
+from tests.kafka_support import free_port
 from tickerwire.core.settings import Settings
-from tickerwire.runtime import chunker_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -81,12 +76,7 @@ def test_restarts_mid_stream_leave_an_exact_index(
     rng = random.Random(2026)
     batches, final = stream(rng)
     cfg = Settings(chunk_tokens=CHUNK_TOKENS, chunk_overlap=0, data_dir=tmp_path / "data")
-    embedder = open_embedder(cfg)
-    try:
-        live = [d for d in final.values() if d is not None]
-        expected = expected_chunk_ids(live, chunker_for(cfg, embedder))
-    finally:
-        run_async(embedder.aclose)
+    expected = expected_for(cfg, final.values())
     all_expected = set().union(*expected.values())
 
     app_id = f"crash-{uuid.uuid4().hex[:6]}"
@@ -141,24 +131,7 @@ def test_restarts_mid_stream_leave_an_exact_index(
     finally:
         worker.close()
 
-    async def audit() -> tuple[set[str], dict[str, set[str]]]:
-        index = open_index(cfg, 384)
-        # the id audits are on the concrete classes, not on the VectorIndex port
-        assert isinstance(index, EdgeIndex | ServerIndex)
-        await index.ensure_collection(384)
-        try:
-            ids = await index.all_point_ids()
-            per_doc = {d: await index.document_point_ids(d) for d in final}
-            return ids, per_doc
-        finally:
-            await index.aclose()
-
-    ids, per_doc = run_async(audit)
-    assert ids == all_expected, (
-        f"missing {len(all_expected - ids)}, unexpected {len(ids - all_expected)}"
-    )
-    for doc_id, doc in final.items():
-        assert per_doc[doc_id] == (expected[doc_id] if doc is not None else set()), doc_id
+    assert_exact_index(cfg, final, expected)
     # How often the sequencer had to re-read records faust fetched but never delivered (shown
     # with `pytest -rP`): the index above is exact either way.
     logs = sorted(cfg.data_dir.glob("worker-*.log"))

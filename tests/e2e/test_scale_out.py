@@ -21,15 +21,12 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.support import Worker, expected_chunk_ids, wait_until
+from tests.e2e.support import Worker, assert_exact_index, expected_for, wait_until
 from tests.e2e.test_crash_recovery import stream
 from tests.e2e.test_pipeline_e2e import produce
 from tests.kafka_support import free_port, private_broker, run_async
-from tickerwire.adapters.embed_factory import open_embedder
-from tickerwire.adapters.index_factory import open_index
 from tickerwire.adapters.kafka_admin import topic_partitions
 from tickerwire.core.settings import Settings
-from tickerwire.runtime import chunker_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -100,12 +97,7 @@ def test_killed_replicas_hand_their_partitions_over_and_the_index_is_exact(
     rng = random.Random(4)
     batches, final = stream(rng, DOCS, batch=20)
     cfg = Settings(chunk_tokens=CHUNK_TOKENS, chunk_overlap=0)
-    embedder = open_embedder(cfg)
-    try:
-        live = [d for d in final.values() if d is not None]
-        expected = expected_chunk_ids(live, chunker_for(cfg, embedder))
-    finally:
-        run_async(embedder.aclose)
+    expected = expected_for(cfg, final.values())
     all_expected = set().union(*expected.values())
 
     app_id = f"scale-{uuid.uuid4().hex[:6]}"
@@ -161,19 +153,4 @@ def test_killed_replicas_hand_their_partitions_over_and_the_index_is_exact(
         for p in procs:
             p.close()
 
-    async def audit() -> tuple[set[str], dict[str, set[str]]]:
-        shard = open_index(Settings(data_dir=index.data_dir), 384)
-        await shard.ensure_collection(384)
-        try:
-            ids = await shard.all_point_ids()
-            per_doc = {d: await shard.document_point_ids(d) for d in final}
-            return ids, per_doc
-        finally:
-            await shard.aclose()
-
-    ids, per_doc = run_async(audit)
-    assert ids == all_expected, (
-        f"missing {len(all_expected - ids)}, unexpected {len(ids - all_expected)}"
-    )
-    for doc_id, doc in final.items():
-        assert per_doc[doc_id] == (expected[doc_id] if doc is not None else set()), doc_id
+    assert_exact_index(Settings(data_dir=index.data_dir), final, expected)

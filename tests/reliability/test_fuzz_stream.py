@@ -13,12 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.stream_support import dead_letters, own_broker
-from tests.e2e.support import Worker, expected_chunk_ids, wait_until
+from tests.e2e.support import Worker, expected_for, wait_until
 from tests.e2e.test_pipeline_e2e import make_doc, paragraph, produce, produce_raw
-from tests.kafka_support import free_port, run_async
-from tickerwire.adapters.embed_factory import open_embedder
+from tests.kafka_support import free_port
 from tickerwire.core.settings import Settings
-from tickerwire.runtime import chunker_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -64,11 +62,7 @@ def test_fuzzed_raw_records_are_dead_lettered_and_the_stream_goes_on(
     ]
     bad = [(f"{prefix}-bad-{i:02d}".encode(), garbage(rng, docs[i % VALID])) for i in range(BAD)]
     cfg = Settings(chunk_tokens=CHUNK_TOKENS, chunk_overlap=0, data_dir=tmp_path / "data")
-    embedder = open_embedder(cfg)
-    try:
-        expected = expected_chunk_ids(docs, chunker_for(cfg, embedder))
-    finally:
-        run_async(embedder.aclose)
+    expected = expected_for(cfg, docs)
 
     worker = Worker(
         bootstrap=broker,
