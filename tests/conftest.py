@@ -60,30 +60,23 @@ def kafka_topics(kafka_bootstrap: str) -> Iterator[Callable[..., list[str]]]:
     """
     created: list[str] = []
 
-    def make(
-        count: int = 1,
-        *,
-        prefix: str = "test",
-        partitions: int = 1,
-        cleanup_policy: str = "delete",
-        config: dict[str, str] | None = None,
-    ) -> list[str]:
-        names = run_async(
-            lambda: create_unique_topics(
-                kafka_bootstrap,
-                count,
-                prefix=prefix,
-                partitions=partitions,
-                cleanup_policy=cleanup_policy,
-                config=config,
-            )
-        )
+    def make(count: int = 1, **options: Any) -> list[str]:
+        names = run_async(lambda: create_unique_topics(kafka_bootstrap, count, **options))
         created.extend(names)
         return names
 
     yield make
     if created:
         run_async(lambda: delete_topics(kafka_bootstrap, created))
+
+
+@pytest.fixture(scope="module")
+def module_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A broker of the test module's own, with every topic: no other test's records in it."""
+    from tests.e2e.stream_support import own_broker
+
+    with own_broker(tmp_path_factory.mktemp("kafka-module")) as bootstrap:
+        yield bootstrap
 
 
 # Secret scanning (issue 13, "Security"): the secrets tests register (tests/secret_scan.py) must

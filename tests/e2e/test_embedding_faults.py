@@ -8,12 +8,11 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.stream_support import dead_letters, fake_openai_server, own_broker
+from tests.e2e.stream_support import dead_letters, fake_openai_server
 from tests.e2e.support import Worker, wait_until
 from tests.e2e.test_pipeline_e2e import make_doc, paragraph, produce
 from tests.integration.fake_openai import FakeOpenAI
@@ -29,9 +28,8 @@ OUTAGE_S = 120.0
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with own_broker(tmp_path_factory.mktemp("kafka-faults")) as bootstrap:
-        yield bootstrap
+def broker(module_broker: str) -> str:
+    return module_broker
 
 
 def documents(kind: str) -> tuple[str, list[dict[str, object]], list[str]]:

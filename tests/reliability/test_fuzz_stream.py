@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.stream_support import dead_letters, own_broker
+from tests.e2e.stream_support import dead_letters
 from tests.e2e.support import Worker, expected_for, wait_until
 from tests.e2e.test_pipeline_e2e import make_doc, paragraph, produce, produce_raw
 from tests.kafka_support import free_port
@@ -26,9 +25,8 @@ BAD = 40
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with own_broker(tmp_path_factory.mktemp("kafka-fuzz")) as bootstrap:
-        yield bootstrap
+def broker(module_broker: str) -> str:
+    return module_broker
 
 
 def garbage(rng: random.Random, good: dict[str, object]) -> bytes:
