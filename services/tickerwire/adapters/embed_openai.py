@@ -22,7 +22,7 @@ import tiktoken
 from pydantic import SecretStr
 from semantic_text_splitter import TextSplitter
 
-from tickerwire.adapters.openai_client import openai_client
+from tickerwire.adapters.openai_client import connection, openai_client
 from tickerwire.core.closing import AsyncClosing
 from tickerwire.core.errors import (
     ConfigError,
@@ -199,16 +199,13 @@ class OpenAIEmbedder(AsyncClosing):
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> OpenAIEmbedder:
         """Build from settings (openai_* fields); keyword overrides win."""
-        kwargs: dict[str, Any] = {
-            "api_key": settings.openai_api_key,
-            "base_url": settings.openai_base_url,
+        own = {
             "model": settings.openai_embedding_model,
             "dimensions": settings.openai_dimensions,
             "max_concurrency": settings.openai_max_concurrency,
             "timeout_s": settings.openai_timeout_s,
         }
-        kwargs.update(overrides)
-        return cls(**kwargs)
+        return cls(**connection(settings, **(own | overrides)))
 
     def __repr__(self) -> str:
         return (

@@ -27,7 +27,7 @@ from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
-from tickerwire.adapters.openai_client import openai_client
+from tickerwire.adapters.openai_client import connection, openai_client
 from tickerwire.core.closing import AsyncClosing
 from tickerwire.core.errors import AnswerModelError, ConfigError
 from tickerwire.core.logging import get_logger
@@ -125,17 +125,14 @@ class OpenAIAnswerer(AsyncClosing):
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> OpenAIAnswerer:
         """Build from settings (llm_* and the OpenAI connection); keyword overrides win."""
-        kwargs: dict[str, Any] = {
-            "api_key": settings.openai_api_key,
-            "base_url": settings.openai_base_url,
+        own = {
             "model": settings.llm_model,
             "temperature": settings.llm_temperature,
             "timeout_s": settings.llm_timeout_s,
             "max_retries": settings.llm_max_retries,
             "max_tokens": settings.llm_max_tokens,
         }
-        kwargs.update(overrides)
-        return cls(**kwargs)
+        return cls(**connection(settings, **(own | overrides)))
 
     def __repr__(self) -> str:
         return f"OpenAIAnswerer(model={self._model!r})"

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import openai
 from pydantic import SecretStr
+
+from tickerwire.core.settings import Settings
 
 
 def openai_client(
@@ -20,3 +24,9 @@ def openai_client(
         max_retries=0,
         timeout=timeout_s,
     )
+
+
+def connection(settings: Settings, **arguments: Any) -> dict[str, Any]:
+    """Constructor arguments of an OpenAI adapter: the connection of ``settings`` (key, base
+    URL), then ``arguments`` (the adapter's own settings and the caller's overrides)."""
+    return {"api_key": settings.openai_api_key, "base_url": settings.openai_base_url, **arguments}
