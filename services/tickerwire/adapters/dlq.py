@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from tickerwire.adapters.kafka_admin import topic_partitions
-from tickerwire.adapters.kafka_options import KafkaConnection, connection_options
+from tickerwire.adapters.kafka_options import KafkaConnection, connection_options, history_reader
 from tickerwire.core.errors import PermanentError
 from tickerwire.core.metrics import DLQ_REPLAYED
 from tickerwire.core.records import DlqRecord
@@ -60,12 +60,7 @@ async def read_dlq(
     parts = await topic_partitions(bootstrap, topic)
     if not parts:
         return []
-    consumer = AIOKafkaConsumer(
-        **connection_options(bootstrap),
-        enable_auto_commit=False,
-        group_id=None,
-        auto_offset_reset="earliest",
-    )
+    consumer = history_reader(bootstrap)
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in parts]

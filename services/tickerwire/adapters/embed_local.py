@@ -23,10 +23,10 @@ import onnxruntime as ort
 from semantic_text_splitter import TextSplitter
 from tokenizers import Encoding, Tokenizer
 
+from tickerwire.adapters.embed_common import BatchEmbedder
 from tickerwire.core.closing import AsyncClosing
 from tickerwire.core.errors import ModelFilesError
 from tickerwire.core.logging import get_logger
-from tickerwire.core.metrics import observe_embed_call
 from tickerwire.core.ports import Splitter
 
 #: Model id stored with every vector this embedder makes.
@@ -140,7 +140,7 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
-class LocalEmbedder(AsyncClosing):
+class LocalEmbedder(BatchEmbedder, AsyncClosing):
     """all-MiniLM-L6-v2 int8 on ONNX Runtime: 384-dim, mean-pooled, unit-norm vectors.
 
     Inference runs on worker threads (ORT releases the GIL and uses ``threads // workers`` cores
@@ -267,19 +267,6 @@ class LocalEmbedder(AsyncClosing):
     def splitter(self, capacity: int, overlap: int) -> Splitter:
         """A semantic-text-splitter over this model's tokenizer (same counts as count_tokens)."""
         return TextSplitter.from_huggingface_tokenizer(self._counter, capacity, overlap)
-
-    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        """Embed passages; one unit-norm vector per text, in order. Longer texts are truncated."""
-        if not texts:
-            return []
-        started = time.perf_counter()
-        vectors = await self._embed(texts)
-        observe_embed_call(MODEL_NAME, len(texts), time.perf_counter() - started)
-        return vectors
-
-    async def embed_query(self, text: str) -> list[float]:
-        """Embed one search query with the same model (no query prefix: MiniLM is symmetric)."""
-        return (await self._embed([text]))[0]
 
     async def aclose(self) -> None:
         """Stop the worker thread and drop the session; idempotent."""

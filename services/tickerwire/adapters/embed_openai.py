@@ -22,6 +22,7 @@ import tiktoken
 from pydantic import SecretStr
 from semantic_text_splitter import TextSplitter
 
+from tickerwire.adapters.embed_common import BatchEmbedder
 from tickerwire.adapters.openai_client import connection, openai_client
 from tickerwire.core.closing import AsyncClosing
 from tickerwire.core.errors import (
@@ -36,7 +37,6 @@ from tickerwire.core.metrics import (
     OPENAI_COST,
     OPENAI_REQUESTS,
     OPENAI_TOKENS,
-    observe_embed_call,
 )
 from tickerwire.core.ports import Splitter
 from tickerwire.core.settings import Settings
@@ -148,7 +148,7 @@ def _server_reason(exc: openai.APIStatusError) -> str:
     return f"HTTP {exc.status_code}: {exc.message}"
 
 
-class OpenAIEmbedder(AsyncClosing):
+class OpenAIEmbedder(BatchEmbedder, AsyncClosing):
     """Embeddings from the OpenAI API or an OpenAI-compatible server.
 
     429, 408, 409, 5xx, timeouts and connection errors raise EmbeddingTransientError (with the
@@ -246,19 +246,6 @@ class OpenAIEmbedder(AsyncClosing):
                 pass
         counter: Callable[[str], int] = self._counter.count
         return TextSplitter.from_callback(counter, capacity, overlap)
-
-    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        """Embed passages; one unit-norm vector per text, in order."""
-        if not texts:
-            return []
-        started = time.perf_counter()
-        vectors = await self._embed(texts)
-        observe_embed_call(self.name, len(texts), time.perf_counter() - started)
-        return vectors
-
-    async def embed_query(self, text: str) -> list[float]:
-        """Embed one search query with the same model."""
-        return (await self._embed([text]))[0]
 
     async def aclose(self) -> None:
         """Close the HTTP client; idempotent."""

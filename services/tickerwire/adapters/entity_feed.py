@@ -11,10 +11,10 @@ import asyncio
 import contextlib
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from tickerwire.adapters.kafka_admin import topic_partitions
-from tickerwire.adapters.kafka_options import KafkaConnection, connection_options
+from tickerwire.adapters.kafka_options import KafkaConnection, history_reader
 from tickerwire.core.errors import PermanentError
 from tickerwire.core.metrics import ENTITIES_KNOWN
 from tickerwire.core.records import EntityRecord
@@ -95,12 +95,7 @@ class EntityFeed:
             self.caught_up.set()  # nothing to read yet: questions go on with what is known
             await asyncio.sleep(_RETRY_S)
             parts = await topic_partitions(self._bootstrap, self._topic)
-        consumer = AIOKafkaConsumer(
-            **connection_options(self._bootstrap),
-            enable_auto_commit=False,
-            group_id=None,
-            auto_offset_reset="earliest",
-        )
+        consumer = history_reader(self._bootstrap)
         await consumer.start()
         try:
             tps = [TopicPartition(self._topic, p) for p in parts]

@@ -11,6 +11,7 @@ import ssl
 from collections.abc import Mapping
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.helpers import create_ssl_context
 
 from tickerwire.core.settings import Settings
@@ -83,3 +84,14 @@ def faust_credentials(settings: Settings) -> Any:
             mechanism=options["sasl_mechanism"],
         )
     return None
+
+
+def history_reader(target: KafkaConnection) -> AIOKafkaConsumer:
+    """A consumer without a group that reads assigned partitions from their beginning (the DLQ
+    tools, the entity feed): it commits nothing, so it never moves anyone's offsets."""
+    return AIOKafkaConsumer(
+        **connection_options(target),
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
