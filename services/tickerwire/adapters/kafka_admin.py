@@ -25,7 +25,6 @@ __all__ = [
     "TopicSpec",
     "TopicsResult",
     "admin_client",
-    "create_topics",
     "delete_topics",
     "describe_topic_configs",
     "ensure_topics",
@@ -191,21 +190,6 @@ async def ensure_topics(
         raise BrokerError("creating topics failed: " + "; ".join(failures))
     log.info("kafka.topics", created=created, existing=existing)
     return TopicsResult(created=created, existing=existing)
-
-
-async def create_topics(
-    bootstrap: KafkaConnection,
-    specs: Sequence[TopicSpec],
-    *,
-    partitions: int = 3,
-    replication: int = 1,
-    timeout_s: float = 30.0,
-) -> list[str]:
-    """Create the missing topics of ``specs`` and return the names it created (idempotent)."""
-    result = await ensure_topics(
-        bootstrap, specs, partitions=partitions, replication=replication, timeout_s=timeout_s
-    )
-    return result.created
 
 
 async def list_topics(bootstrap: KafkaConnection, timeout_s: float = 30.0) -> list[str]:
