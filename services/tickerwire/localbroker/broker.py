@@ -246,10 +246,10 @@ class LocalBroker(BrokerConfig):
 
     # Stop -------------------------------------------------------------------------------------
 
-    def _stop_pid(self, pid: int, timeout: float) -> None:
-        """SIGTERM, wait up to ``timeout`` for a clean shutdown, then SIGKILL."""
+    def _stop_pid(self, pid: int, timeout: float, first: signal.Signals = signal.SIGTERM) -> None:
+        """Send ``first`` (SIGTERM: a clean shutdown), wait up to ``timeout``, then SIGKILL."""
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, first)
         deadline = time.monotonic() + timeout
         while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -262,6 +262,21 @@ class LocalBroker(BrokerConfig):
                 time.sleep(0.1)
             if pid_alive(pid):
                 raise BrokerError(f"the Kafka broker (pid {pid}) survived SIGKILL")
+
+    def kill(self) -> bool:
+        """SIGKILL our broker (found by its verified pid), as a crash; False when none ran.
+
+        The pid file is left behind, as a crash leaves it: :meth:`up` cleans it as stale.
+        """
+        if not self.data_dir.exists():
+            return False
+        with file_lock(self.data_dir / ".broker.lock"):
+            pid = self._running_pid()
+            if pid is None:
+                return False
+            self._stop_pid(pid, 0.0, signal.SIGKILL)
+        log.info("kafka.killed", pid=pid)
+        return True
 
     def down(self, timeout: float = 30.0) -> bool:
         """Stop our broker (SIGTERM, SIGKILL after ``timeout``); False when none was running."""
