@@ -4,13 +4,23 @@ that every fault test ends with, printed as one fixed-format ``RELIABILITY`` lin
 from __future__ import annotations
 
 import random
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from tests.e2e.stream_support import dead_letters
-from tests.e2e.support import Worker
-from tests.e2e.test_pipeline_e2e import make_doc, paragraph
+from tests.e2e.stream_support import dead_letters, stage_lag
+from tests.e2e.support import Worker, expected_chunk_ids, wait_until
+from tests.e2e.test_pipeline_e2e import make_doc, paragraph, produce
+from tests.kafka_support import free_port, run_async
+from tickerwire.adapters.embed_factory import open_embedder
+from tickerwire.core.settings import Settings
+from tickerwire.runtime import chunker_for
 
-__all__ = ["audit", "stream"]
+#: The audit of an exact index.
+EXACT = {"lost": 0, "duplicated": 0, "stale": 0, "dlq_transient": 0}
+
+__all__ = ["EXACT", "Case", "audit", "expected_for", "local_case", "stream"]
 
 
 def stream(
@@ -29,6 +39,63 @@ def stream(
     ]
     latest = {str(d["doc_id"]): d for d in [*new, *changed]}
     return [*new, *changed], list(latest.values())
+
+
+def expected_for(latest: list[dict[str, Any]], cfg: Settings) -> dict[str, set[str]]:
+    """The chunk ids each document's latest version must have, chunked as ``cfg``'s embedder
+    chunks them."""
+    embedder = open_embedder(cfg)
+    try:
+        return expected_chunk_ids(latest, chunker_for(cfg, embedder))
+    finally:
+        run_async(embedder.aclose)
+
+
+@dataclass
+class Case:
+    """One fault case: its documents, what the index must hold, and its (unstarted) worker."""
+
+    prefix: str
+    records: list[dict[str, Any]]
+    expected: dict[str, set[str]]
+    worker: Worker
+    bootstrap: str
+
+    def start(self, records: list[dict[str, Any]]) -> None:
+        """Start the worker, produce ``records``, and wait until the first is indexed."""
+        self.worker.start()
+        produce(self.bootstrap, records)
+        wait_until(
+            lambda: self.worker.document_ids(str(records[0]["doc_id"])) is not None,
+            120,
+            "the worker to index the first documents",
+        )
+
+    def settle(self) -> None:
+        """Wait until the index holds exactly the expected ids and every stage has committed
+        every record (nothing still arriving could change it)."""
+        wait_until(
+            lambda: all(self.worker.document_ids(d) == ids for d, ids in self.expected.items()),
+            240,
+            f"{len(self.expected)} documents indexed exactly",
+        )
+        wait_until(lambda: stage_lag(self.bootstrap, self.prefix) == 0, 120, "no consumer lag")
+
+    def audit(self, fault: str, injected: str) -> dict[str, int]:
+        """:func:`audit` of this case's index."""
+        return audit(fault, injected, self.worker, self.bootstrap, self.prefix, self.expected)
+
+
+def local_case(kind: str, bootstrap: str, tmp_path: Path, docs: int, updates: int) -> Case:
+    """A stream of ``docs`` documents and ``updates`` updates, for a worker on the local
+    embedder with its own consumer group and index under ``tmp_path``."""
+    prefix = f"{kind}-{uuid.uuid4().hex[:6]}"
+    records, latest = stream(prefix, docs, updates)
+    cfg = Settings(data_dir=tmp_path / "data")
+    worker = Worker(
+        bootstrap=bootstrap, data_dir=cfg.data_dir, app_id=prefix, http_port=free_port()
+    )
+    return Case(prefix, records, expected_for(latest, cfg), worker, bootstrap)
 
 
 def audit(

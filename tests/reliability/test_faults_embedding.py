@@ -10,20 +10,17 @@ Prints one ``RELIABILITY fault=... lost=0 duplicated=0 stale=0 dlq_transient=0``
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.stream_support import fake_openai_server, own_broker, stage_lag
-from tests.e2e.support import Worker, expected_chunk_ids, wait_until
+from tests.e2e.support import Worker, wait_until
 from tests.e2e.test_pipeline_e2e import produce
-from tests.kafka_support import free_port, run_async
-from tests.reliability.faults_support import audit, stream
+from tests.kafka_support import free_port
+from tests.reliability.faults_support import EXACT, audit, expected_for, stream
 from tests.secret_scan import register_secret
-from tickerwire.adapters.embed_factory import open_embedder
 from tickerwire.core.settings import Settings
-from tickerwire.runtime import chunker_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -35,16 +32,10 @@ SEED = 13
 CLIENT_TIMEOUT_S = 2.0
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with own_broker(tmp_path_factory.mktemp("kafka-faults")) as bootstrap:
-        yield bootstrap
-
-
-def test_random_embedding_api_failures_leave_an_exact_index(broker: str, tmp_path: Path) -> None:
+def test_random_embedding_api_failures_leave_an_exact_index(tmp_path: Path) -> None:
     prefix = f"flaky-{uuid.uuid4().hex[:6]}"
     records, latest = stream(prefix, DOCS, UPDATES)
-    with fake_openai_server() as server:
+    with own_broker(tmp_path / "kafka") as broker, fake_openai_server() as server:
         env = {
             "TICKERWIRE_EMBEDDER": "openai",
             "OPENAI_API_KEY": KEY,
@@ -60,11 +51,7 @@ def test_random_embedding_api_failures_leave_an_exact_index(broker: str, tmp_pat
             openai_base_url=server.base_url,
             openai_dimensions=64,
         )
-        embedder = open_embedder(cfg)
-        try:
-            expected = expected_chunk_ids(latest, chunker_for(cfg, embedder))
-        finally:
-            run_async(embedder.aclose)
+        expected = expected_for(latest, cfg)
         app_id = f"faults-{uuid.uuid4().hex[:6]}"
         worker = Worker(
             bootstrap=broker,
@@ -90,7 +77,7 @@ def test_random_embedding_api_failures_leave_an_exact_index(broker: str, tmp_pat
                 f"timeout={server.injected['timeout']})"
             )
             counts = audit("embedding_api_20pct", injected, worker, broker, prefix, expected)
-            assert counts == {"lost": 0, "duplicated": 0, "stale": 0, "dlq_transient": 0}
+            assert counts == EXACT
             # every kind of failure happened (at 20% of ~100 calls, all three all but surely do)
             assert set(server.injected) == {"429", "500", "timeout"}, server.injected
             assert worker.metric("tickerwire_dlq_records_total", stage="embed") == 0

@@ -264,22 +264,11 @@ class LocalBroker(BrokerConfig):
                 raise BrokerError(f"the Kafka broker (pid {pid}) survived SIGKILL")
 
     def kill(self) -> bool:
-        """SIGKILL our broker (found by its verified pid), as a crash; False when none ran.
+        """SIGKILL our broker (found by its verified pid), as a crash; False when none ran."""
+        return self.down(0.0, first=signal.SIGKILL)
 
-        The pid file is left behind, as a crash leaves it: :meth:`up` cleans it as stale.
-        """
-        if not self.data_dir.exists():
-            return False
-        with file_lock(self.data_dir / ".broker.lock"):
-            pid = self._running_pid()
-            if pid is None:
-                return False
-            self._stop_pid(pid, 0.0, signal.SIGKILL)
-        log.info("kafka.killed", pid=pid)
-        return True
-
-    def down(self, timeout: float = 30.0) -> bool:
-        """Stop our broker (SIGTERM, SIGKILL after ``timeout``); False when none was running."""
+    def down(self, timeout: float = 30.0, first: signal.Signals = signal.SIGTERM) -> bool:
+        """Stop our broker (``first``, SIGKILL after ``timeout``); False when none was running."""
         if not self.data_dir.exists():
             return False
         with file_lock(self.data_dir / ".broker.lock"):
@@ -287,7 +276,12 @@ class LocalBroker(BrokerConfig):
             if pid is None:
                 return False
             started = time.monotonic()
-            self._stop_pid(pid, timeout)
+            self._stop_pid(pid, timeout, first)
             self.pid_file.unlink(missing_ok=True)
-        log.info("kafka.stopped", pid=pid, seconds=round(time.monotonic() - started, 2))
+        log.info(
+            "kafka.stopped",
+            pid=pid,
+            signal=first.name,
+            seconds=round(time.monotonic() - started, 2),
+        )
         return True
