@@ -61,8 +61,8 @@ def stage_lag(bootstrap: str, group: str, topics: Iterable[str] | None = None) -
 
 
 @contextmanager
-def own_broker(data_dir: Path) -> Iterator[str]:
-    """A broker of the test's own (no other test's records in its topics), with every topic."""
+def own_local_broker(data_dir: Path) -> Iterator[LocalBroker]:
+    """:func:`own_broker`, yielding the :class:`LocalBroker` itself (to stop, kill, restart)."""
     port, cport = free_ports(2)
     broker = LocalBroker(
         port, data_dir, REPO_ROOT / ".tickerwire" / "kafka" / "libs", "512m", controller_port=cport
@@ -70,9 +70,16 @@ def own_broker(data_dir: Path) -> Iterator[str]:
     broker.up(timeout=180)
     try:
         run_async(lambda: ensure_topics(broker.bootstrap, load_topic_specs()))
-        yield broker.bootstrap
+        yield broker
     finally:
         broker.down()
+
+
+@contextmanager
+def own_broker(data_dir: Path) -> Iterator[str]:
+    """A broker of the test's own (no other test's records in its topics), with every topic."""
+    with own_local_broker(data_dir) as broker:
+        yield broker.bootstrap
 
 
 def run_eval_cli(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import random
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -61,12 +62,42 @@ class FakeOpenAI(AsyncClosing):
         #: Until this ``time.monotonic()``, every request fails: 503 and 429 (Retry-After: 1) in
         #: turn, as an outage of the embeddings service.
         self.down_until = 0.0
+        #: Seeded random failures (:meth:`fail_randomly`): this share of requests fails.
+        self.fail_rate = 0.0
+        self.fail_timeout_s = 0.0
+        self._fail_rng = random.Random(0)
+        #: Failures injected at random so far, by kind ("429", "500", "timeout").
+        self.injected: Counter[str] = Counter()
         self.requests: list[Recorded] = []
         self.script: deque[Reply] = deque()
         self.in_flight = 0
         self.max_in_flight = 0
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+
+    def fail_randomly(self, rate: float, seed: int, timeout_s: float) -> None:
+        """Fail ``rate`` of the requests from now on, chosen by a ``seed``-ed generator: a 429
+        (Retry-After: 1), a 500, or a timeout (no answer for ``timeout_s``, which a test sets
+        longer than the client's timeout), the three kinds equally often."""
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate must be within [0, 1], got {rate}")
+        self.fail_rate = rate
+        self.fail_timeout_s = timeout_s
+        self._fail_rng = random.Random(seed)
+
+    async def _random_failure(self) -> web.Response | None:
+        """The injected failure for this request, if the generator picks one."""
+        if not self.fail_rate or self._fail_rng.random() >= self.fail_rate:
+            return None
+        kind = self._fail_rng.choice(("429", "500", "timeout"))
+        self.injected[kind] += 1
+        if kind == "429":
+            return web.json_response(
+                {"error": {"message": "rate limited"}}, status=429, headers={"Retry-After": "1"}
+            )
+        if kind == "timeout":
+            await asyncio.sleep(self.fail_timeout_s)  # the client gives up before this ends
+        return web.json_response({"error": {"message": "injected failure"}}, status=500)
 
     def push(self, *replies: Reply) -> None:
         """Queue replies for the next requests, in order."""
@@ -108,6 +139,9 @@ class FakeOpenAI(AsyncClosing):
                 {"error": {"message": "rate limited"}}, status=429, headers={"Retry-After": "1"}
             )
             return body, Reply(), limited
+        injected = await self._random_failure()
+        if injected is not None:
+            return body, Reply(), injected
         reply = self.script.popleft() if self.script else Reply()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)

@@ -267,6 +267,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=2 * 1024 * 1024, ge=1, description="Largest accepted document body (bytes)."
     )
+    shutdown_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest a worker's clean stop (SIGTERM/SIGINT: drain, commit, close) may "
+        "take; then it exits at once, as a crash would. With the broker gone the clean stop "
+        "would wait on commits and producer flushes for minutes; offsets are only committed "
+        "for finished batches, so the unfinished ones are consumed again after the restart.",
+    )
 
     # Logging
     log_level: Literal["debug", "info", "warning", "error"] = Field(

@@ -246,10 +246,10 @@ class LocalBroker(BrokerConfig):
 
     # Stop -------------------------------------------------------------------------------------
 
-    def _stop_pid(self, pid: int, timeout: float) -> None:
-        """SIGTERM, wait up to ``timeout`` for a clean shutdown, then SIGKILL."""
+    def _stop_pid(self, pid: int, timeout: float, first: signal.Signals = signal.SIGTERM) -> None:
+        """Send ``first`` (SIGTERM: a clean shutdown), wait up to ``timeout``, then SIGKILL."""
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, first)
         deadline = time.monotonic() + timeout
         while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -263,8 +263,12 @@ class LocalBroker(BrokerConfig):
             if pid_alive(pid):
                 raise BrokerError(f"the Kafka broker (pid {pid}) survived SIGKILL")
 
-    def down(self, timeout: float = 30.0) -> bool:
-        """Stop our broker (SIGTERM, SIGKILL after ``timeout``); False when none was running."""
+    def kill(self) -> bool:
+        """SIGKILL our broker (found by its verified pid), as a crash; False when none ran."""
+        return self.down(0.0, first=signal.SIGKILL)
+
+    def down(self, timeout: float = 30.0, first: signal.Signals = signal.SIGTERM) -> bool:
+        """Stop our broker (``first``, SIGKILL after ``timeout``); False when none was running."""
         if not self.data_dir.exists():
             return False
         with file_lock(self.data_dir / ".broker.lock"):
@@ -272,7 +276,12 @@ class LocalBroker(BrokerConfig):
             if pid is None:
                 return False
             started = time.monotonic()
-            self._stop_pid(pid, timeout)
+            self._stop_pid(pid, timeout, first)
             self.pid_file.unlink(missing_ok=True)
-        log.info("kafka.stopped", pid=pid, seconds=round(time.monotonic() - started, 2))
+        log.info(
+            "kafka.stopped",
+            pid=pid,
+            signal=first.name,
+            seconds=round(time.monotonic() - started, 2),
+        )
         return True

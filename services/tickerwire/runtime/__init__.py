@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import signal
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -300,6 +303,10 @@ async def serve_query(settings: Settings) -> None:
         await res.aclose()
 
 
+#: The exit status of a worker whose clean stop overran ``shutdown_timeout_s``.
+EXIT_SHUTDOWN_TIMEOUT = 75
+
+
 class TickerwireWorker(faust.Worker):
     """faust's worker with tickerwire's structlog setup; SIGTERM and SIGINT drain and commit."""
 
@@ -310,6 +317,24 @@ class TickerwireWorker(faust.Worker):
         self._resources = resources
         super().__init__(*args, **kwargs)
         self.spinner = None  # faust's terminal spinner writes escape codes into JSON logs
+        self._shutdown_deadline: threading.Timer | None = None
+
+    def _schedule_shutdown(self, signal: signal.Signals) -> None:
+        """Start the clean stop, bounded by ``shutdown_timeout_s`` (a timer thread, so a
+        blocked event loop cannot hold it off)."""
+        if self._shutdown_deadline is None:
+            timer = threading.Timer(self._tw_settings.shutdown_timeout_s, self._shutdown_overdue)
+            timer.daemon = True
+            timer.start()
+            self._shutdown_deadline = timer
+        super()._schedule_shutdown(signal)
+
+    def _shutdown_overdue(self) -> None:
+        """The clean stop did not finish in time (e.g. the broker is gone, and commits and
+        producer flushes wait on it): exit now. Only finished batches were committed, so
+        nothing is lost; the rest is consumed again after the restart."""
+        log.warning("worker_shutdown_timeout", seconds=self._tw_settings.shutdown_timeout_s)
+        os._exit(EXIT_SHUTDOWN_TIMEOUT)
 
     def _shutdown_loop(self) -> None:
         # The services have stopped; close the resources on the worker's loop before mode closes
