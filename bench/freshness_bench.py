@@ -24,7 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
+import uvicorn
 
 from common import (
     DEFAULT_CORPUS,
@@ -50,8 +52,12 @@ from common import (
 from tickerwire.adapters.embed_factory import open_embedder
 from tickerwire.core.records import RawDocument
 from tickerwire.core.settings import Settings
+from tickerwire.evaluation.load import search_load
+from tickerwire.localbroker import free_loopback_ports
 from tickerwire.produce.producer import DocumentProducer
-from tickerwire.runtime import Resources, chunker_for
+from tickerwire.query.ask import OfflineAnswerer
+from tickerwire.query.live import LiveDeps
+from tickerwire.runtime import Resources, chunker_for, query_app
 from tickerwire.stages.preprocess import prepare
 
 FRESHNESS = "tickerwire_freshness_seconds"
@@ -74,6 +80,38 @@ def _delta_quantile(before: dict[str, float], after: dict[str, float], q: float)
             return prev_le + (le - prev_le) * ((rank - prev) / span if span else 1.0)
         prev_le, prev = le, count
     return buckets[-1][0]
+
+
+class ServedApi:
+    """The query API over the benchmark's resources, served on a free loopback port in this
+    event loop (as ``tickerwire up`` serves it beside the stages)."""
+
+    def __init__(self, server: uvicorn.Server, port: int) -> None:
+        self._server = server
+        self._task = asyncio.create_task(server.serve())
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        await self._task
+
+
+async def serve_query_api(res: Resources) -> ServedApi:
+    (port,) = free_loopback_ports(1)
+    app = query_app(res, OfflineAnswerer(), LiveDeps())
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
+    )
+    api = ServedApi(uvicorn.Server(config), port)
+    async with httpx.AsyncClient(base_url=api.base_url) as http:
+        for _ in range(100):
+            try:
+                if (await http.get("/healthz")).status_code == 200:
+                    return api
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError("the query API did not start")
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -135,6 +173,19 @@ async def _run(
         sent_at: dict[str, float] = {}
         acks: list[asyncio.Task[Any]] = []
         lateness: list[float] = []
+        api = await serve_query_api(res) if args.search_concurrency else None
+        searching = (
+            asyncio.create_task(
+                search_load(
+                    api.base_url,
+                    args.duration,
+                    concurrency=args.search_concurrency,
+                    queries=[p.text.split(".")[0][:80] for p in passages[:50]],
+                )
+            )
+            if api is not None
+            else None
+        )
         meter.start()
         async with DocumentProducer(settings.kafka_bootstrap, client_id="bench-fresh") as prod:
             t0 = time.time()
@@ -149,6 +200,9 @@ async def _run(
                 acks.append(asyncio.create_task(prod.send(raw)))
             produce_wall = time.time() - t0
             await asyncio.gather(*acks)
+        load = await searching if searching is not None else None
+        if api is not None:
+            await api.stop()
         complete = await index.wait_for(set(sent_at), args.drain)
         cpu = meter.stop()
         hist1 = histogram_snapshot(FRESHNESS)
@@ -224,6 +278,17 @@ async def _run(
             "texts": embedded,
             "mean_batch": round(embedded / calls, 2) if calls else 0.0,
         },
+        "search_under_load": None
+        if load is None
+        else {
+            "concurrency": load.concurrency,
+            "seconds": load.seconds,
+            "requests": len(load.latencies),
+            "errors": len(load.errors),
+            "first_errors": load.errors[:5],
+            "p50_ms": round(load.percentile_ms(50), 2),
+            "p99_ms": round(load.percentile_ms(99), 2),
+        },
         "stages": stages,
         "cpu": cpu,
         "per_doc": [{k: round(v, 4) for k, v in r.items()} for r in rows],
@@ -296,6 +361,14 @@ def print_result(r: dict[str, Any]) -> None:
         ),
         ("load avg 1m at end", r["cpu"]["loadavg_1m_at_end"]),
     ]
+    if (search := r["search_under_load"]) is not None:
+        rows.append(
+            (
+                "SEARCH under load",
+                f"{search['concurrency']} clients: {search['requests']} requests, "
+                f"{search['errors']} errors, p50 {search['p50_ms']} ms, p99 {search['p99_ms']} ms",
+            )
+        )
     print(table(rows, "Freshness (produced → searchable)"))
 
 
@@ -312,11 +385,19 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--log-level", default="warning", choices=["info", "warning"])
     parser.add_argument("--tag", default="")
+    parser.add_argument(
+        "--search-concurrency",
+        type=int,
+        default=0,
+        help="also serve the query API and run this many search clients against it while "
+        "producing (the load benchmark; writes load.json)",
+    )
     args = parser.parse_args()
     if not 0 < args.duration <= 600:
         parser.error("--duration must be in (0, 600]")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    name = f"freshness{'_' + args.tag if args.tag else ''}"
+    base = "load" if args.search_concurrency else "freshness"
+    name = f"{base}{'_' + args.tag if args.tag else ''}"
     result = asyncio.run(run(args))
     print_result(result)
     png = RESULTS_DIR / f"{name}.png"

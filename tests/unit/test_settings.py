@@ -33,3 +33,26 @@ def test_env_example_documents_every_setting() -> None:
         alias = field.validation_alias
         env = alias.choices[0] if alias is not None else f"TICKERWIRE_{name.upper()}"  # type: ignore[union-attr]
         assert f"{env}=" in text, f"{env} is missing from .env.example"
+
+
+def test_log_level_takes_any_case() -> None:
+    assert Settings(log_level="INFO").log_level == "info"  # type: ignore[arg-type]
+
+
+def test_an_invalid_setting_is_one_clear_line_and_exit_2() -> None:
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", "from tickerwire.cli import main; main()", "up"],
+        env={**os.environ, "TICKERWIRE_LOG_LEVEL": "loud"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: TICKERWIRE_LOG_LEVEL: Input should be 'debug', 'info', 'warning' or 'error'"
+    ]

@@ -233,8 +233,24 @@ class EdgeMaintenance:
         return True
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel SIGKILL this child when the worker that started it dies. A worker
+    killed mid-optimize must not leave a child writing into a build directory that the next
+    start deletes and the next optimize reuses."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before the call: nothing to optimize for
+        os._exit(1)
+
+
 def _optimize_main(path: str, niceness: int) -> None:
     """Child-process entry: optimize the closed shard at ``path`` and print a JSON summary."""
+    _die_with_parent()
     os.nice(niceness)
     started = time.perf_counter()
     shard = qe.EdgeShard.load(path)

@@ -17,7 +17,9 @@ def open_index(settings: Settings, dim: int) -> VectorIndex:
     """
     del dim  # the dimension is fixed by ensure_collection(dim); kept for a uniform signature
     if settings.qdrant_url is None:
-        return EdgeIndex(settings.edge_dir)
+        return EdgeIndex(
+            settings.edge_dir, optimize_min_unindexed=settings.index_optimize_min_unindexed
+        )
     api_key = settings.qdrant_api_key
     return ServerIndex(
         settings.collection,

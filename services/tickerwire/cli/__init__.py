@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
+import pydantic
 import typer
 
 from tickerwire.cli import dlq, evaluate, kafka, learning, produce, run, schemas, topics
@@ -25,5 +28,12 @@ learning.register(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. Invalid settings are one line naming the variable, with
+    exit status 2, not a traceback."""
+    try:
+        app()
+    except pydantic.ValidationError as exc:
+        for error in exc.errors():
+            name = "TICKERWIRE_" + "_".join(str(p) for p in error["loc"]).upper()
+            print(f"error: {name}: {error['msg']}", file=sys.stderr)
+        sys.exit(2)

@@ -267,6 +267,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=2 * 1024 * 1024, ge=1, description="Largest accepted document body (bytes)."
     )
+    index_optimize_min_unindexed: int = Field(
+        default=20_000,
+        ge=1,
+        description="Edge: points searched without an HNSW index before maintenance optimizes "
+        "(docs/index-maintenance.md).",
+    )
+    index_maintenance_interval_s: float = Field(
+        default=30.0, gt=0, description="How often the worker checks whether to optimize."
+    )
+    index_maintenance_quiet_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds without an index batch before maintenance may optimize.",
+    )
     shutdown_timeout_s: float = Field(
         default=10.0,
         gt=0,
@@ -283,6 +297,11 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console", "auto"] = Field(
         default="auto", description="auto: JSON for services, console for the CLI."
     )
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("api_rate_limit")
     @classmethod

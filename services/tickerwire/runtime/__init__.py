@@ -394,7 +394,15 @@ def run_worker(
     )
     services: list[Any] = []
     if "index" in stages and res.index is not None:
-        services.append(IndexMaintenance(res.index, built.get("index"), loop=loop))
+        services.append(
+            IndexMaintenance(
+                res.index,
+                built.get("index"),
+                interval_s=settings.index_maintenance_interval_s,
+                quiet_s=settings.index_maintenance_quiet_s,
+                loop=loop,
+            )
+        )
     if serve_http:
         services.append(EntityFollower(res, loop=loop))
         services.append(query_service(res, settings.http_host, settings.http_port, loop=loop))
