@@ -10,17 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.stream_support import dead_letters, stage_lag
-from tests.e2e.support import Worker, expected_chunk_ids, wait_until
+from tests.e2e.support import Worker, expected_for, wait_until
 from tests.e2e.test_pipeline_e2e import make_doc, paragraph, produce
-from tests.kafka_support import free_port, run_async
-from tickerwire.adapters.embed_factory import open_embedder
+from tests.kafka_support import free_port
 from tickerwire.core.settings import Settings
-from tickerwire.runtime import chunker_for
 
 #: The audit of an exact index.
 EXACT = {"lost": 0, "duplicated": 0, "stale": 0, "dlq_transient": 0}
 
-__all__ = ["EXACT", "Case", "audit", "expected_for", "local_case", "stream"]
+__all__ = ["EXACT", "Case", "audit", "local_case", "stream"]
 
 
 def stream(
@@ -39,16 +37,6 @@ def stream(
     ]
     latest = {str(d["doc_id"]): d for d in [*new, *changed]}
     return [*new, *changed], list(latest.values())
-
-
-def expected_for(latest: list[dict[str, Any]], cfg: Settings) -> dict[str, set[str]]:
-    """The chunk ids each document's latest version must have, chunked as ``cfg``'s embedder
-    chunks them."""
-    embedder = open_embedder(cfg)
-    try:
-        return expected_chunk_ids(latest, chunker_for(cfg, embedder))
-    finally:
-        run_async(embedder.aclose)
 
 
 @dataclass
@@ -95,7 +83,7 @@ def local_case(kind: str, bootstrap: str, tmp_path: Path, docs: int, updates: in
     worker = Worker(
         bootstrap=bootstrap, data_dir=cfg.data_dir, app_id=prefix, http_port=free_port()
     )
-    return Case(prefix, records, expected_for(latest, cfg), worker, bootstrap)
+    return Case(prefix, records, expected_for(cfg, latest), worker, bootstrap)
 
 
 def audit(

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.stream_support import fake_openai_server, own_broker, stage_lag
-from tests.e2e.support import Worker, wait_until
+from tests.e2e.support import Worker, expected_for, wait_until
 from tests.e2e.test_pipeline_e2e import produce
 from tests.kafka_support import free_port
-from tests.reliability.faults_support import EXACT, audit, expected_for, stream
+from tests.reliability.faults_support import EXACT, audit, stream
 from tests.secret_scan import register_secret
 from tickerwire.core.settings import Settings
 
@@ -51,7 +51,7 @@ def test_random_embedding_api_failures_leave_an_exact_index(tmp_path: Path) -> N
             openai_base_url=server.base_url,
             openai_dimensions=64,
         )
-        expected = expected_for(latest, cfg)
+        expected = expected_for(cfg, latest)
         app_id = f"faults-{uuid.uuid4().hex[:6]}"
         worker = Worker(
             bootstrap=broker,
