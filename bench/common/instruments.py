@@ -107,6 +107,9 @@ class TimedIndex:
     async def optimize(self) -> None:
         await self.inner.optimize()
 
+    async def adopt_handover(self) -> bool:
+        return await self.inner.adopt_handover()
+
     async def aclose(self) -> None:
         await self.inner.aclose()
 

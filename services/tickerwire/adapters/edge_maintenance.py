@@ -21,26 +21,16 @@ from typing import Any, TypeVar
 
 import qdrant_edge as qe
 
+from tickerwire.adapters.edge_layout import current_shard, generation, point_link, shard_dir_name
 from tickerwire.core.errors import VectorIndexError
 from tickerwire.core.logging import get_logger
 from tickerwire.core.metrics import INDEX_OPTIMIZE_SECONDS
 
 BACKEND = "edge"
-SHARD_PREFIX = "shard-"
 _NAMED_VECTORS = 2  # dense + sparse; Edge counts both in indexed_vectors_count
 
 _T = TypeVar("_T")
 log = get_logger(__name__)
-
-
-def shard_dir_name(generation: int) -> str:
-    """The directory name of shard generation ``generation`` (``shard-000001``)."""
-    return f"{SHARD_PREFIX}{generation:06d}"
-
-
-def generation(path: Path) -> int:
-    """The generation number of a shard directory."""
-    return int(path.name.removeprefix(SHARD_PREFIX))
 
 
 class Journal:
@@ -91,14 +81,13 @@ class EdgeMaintenance:
     _niceness: int
     _max_journal_points: int
     _unindexed_after_optimize: int
+    #: The token of the reindex handover this process journals for (None: none).
+    _handover_token: str | None = None
 
     async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
         raise NotImplementedError
 
     def _live(self) -> qe.EdgeShard:
-        raise NotImplementedError
-
-    def _point_link(self, shard_dir: Path) -> None:
         raise NotImplementedError
 
     def _config(self, dim: int) -> qe.EdgeConfig:
@@ -223,7 +212,7 @@ class EdgeMaintenance:
             for op in ops:
                 fresh.update(op)
             fresh.flush()
-            self._point_link(build)
+            point_link(self._root, build)
         except BaseException:
             fresh.close()
             raise
@@ -231,6 +220,90 @@ class EdgeMaintenance:
         self._journal.stop()
         old.close()
         return True
+
+    async def adopt_handover(self) -> bool:
+        """Take part in a ``tickerwire reindex`` handover (see :mod:`edge_handover`); True once
+        the rebuilt shard is live. Cheap when nothing is asked (one small file read).
+
+        On ``prepare``: hold the optimize lock (an optimization in progress finishes first),
+        start the journal and answer with a token. On ``ready`` with that token: move the
+        staged shard in, replay the journal, re-point ``current``, drop the old shard. A request
+        that goes away, or a ``ready`` with another token (this process did not journal for
+        it), ends the handover without a swap.
+        """
+        from tickerwire.adapters import edge_handover as ho
+
+        request = ho.Handover.read(self._root)
+        token = self._handover_token
+        if token is not None and (
+            request is None
+            or request.token not in (None, token)
+            or self._journal.ops is None  # it overflowed: the rebuild took too long to finish
+        ):
+            await self._end_handover()
+            token = None
+        if request is None:
+            return False
+        if request.phase == "prepare" and token is not None and ho.read_ack(self._root) is None:
+            ho.write_ack(self._root, token=token)  # reindex restarted: journaling goes on
+            return False
+        if request.phase == "prepare" and token is None:
+            if request.dim != self._dim:
+                ho.write_ack(
+                    self._root,
+                    refused=f"the rebuilt index has {request.dim} dimensions and this worker "
+                    f"embeds with {self._dim}: stop the worker, then run reindex again",
+                )
+                return False
+            await self._optimize_lock.acquire()
+            await self._run(self._journal.start)
+            self._handover_token = ho.new_token()
+            ho.write_ack(self._root, token=self._handover_token)
+            log.info("edge_handover_journaling", token=self._handover_token)
+            return False
+        if request.phase == "ready" and token is not None:
+            return await self._swap_handover()
+        if request.phase == "ready" and "refused" not in (ho.read_ack(self._root) or {}):
+            ho.write_ack(self._root, refused="this worker did not journal for the handover")
+        return False
+
+    async def _end_handover(self) -> None:
+        await self._run(self._journal.stop)
+        self._handover_token = None
+        self._optimize_lock.release()
+
+    async def _swap_handover(self) -> bool:
+        from tickerwire.adapters import edge_handover as ho
+
+        staged = current_shard(ho.staging_root(self._root))
+        live_dir = self._shard_dir
+        try:
+            if staged is None or live_dir is None or self._journal.ops is None:
+                reason = "no rebuilt shard" if staged is None else "too many writes meanwhile"
+                ho.write_ack(self._root, refused=reason)
+                return False
+            started = time.perf_counter()
+            async with self._write_lock:
+                build = await asyncio.to_thread(ho.move_in, self._root, staged)
+                swapped = await self._run(self._swap_sync, build)
+            if not swapped:
+                await asyncio.to_thread(shutil.rmtree, build, True)
+                ho.write_ack(self._root, refused="too many writes meanwhile")
+                return False
+            await asyncio.to_thread(shutil.rmtree, live_dir, True)
+            await asyncio.to_thread(shutil.rmtree, ho.staging_root(self._root), True)
+            self._unindexed_after_optimize = 0
+            stats = await self.stats()
+            log.info(
+                "edge_handover_swapped",
+                seconds=round(time.perf_counter() - started, 3),
+                path=str(build),
+                **stats,
+            )
+            return True
+        finally:
+            if self._handover_token is not None:
+                await self._end_handover()
 
 
 def _die_with_parent() -> None:

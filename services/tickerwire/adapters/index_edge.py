@@ -1,12 +1,6 @@
 """VectorIndex on Qdrant Edge: the Qdrant engine in-process, on local disk (the default back end).
 
-Layout of the index directory (``settings.edge_dir``)::
-
-    tickerwire.lock     fcntl lock: one owning process; holds the owner's pid
-    current             symlink to the live shard directory
-    shard-000001/       an Edge shard (segments, WAL, edge_config.json)
-    shard-000002/       while an optimization runs: the copy being optimized
-
+The index directory (``settings.edge_dir``) is laid out as :mod:`edge_layout` says.
 Every Edge call is synchronous and runs on one single-thread executor, so calls are serialized
 and never run on the event loop. Conversions to Edge types live in :mod:`edge_convert`, the
 directory lock in :mod:`edge_lock`, and optimization (child process, journal, swap) in
@@ -16,7 +10,6 @@ directory lock in :mod:`edge_lock`, and optimization (child process, journal, sw
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -37,14 +30,14 @@ from tickerwire.adapters.edge_convert import (
     edge_point,
     edge_sparse,
 )
-from tickerwire.adapters.edge_lock import OwnerLock
-from tickerwire.adapters.edge_maintenance import (
-    BACKEND,
+from tickerwire.adapters.edge_layout import (
+    CURRENT_LINK,
     SHARD_PREFIX,
-    EdgeMaintenance,
-    Journal,
+    point_link,
     shard_dir_name,
 )
+from tickerwire.adapters.edge_lock import OwnerLock
+from tickerwire.adapters.edge_maintenance import BACKEND, EdgeMaintenance, Journal
 from tickerwire.adapters.index_common import (
     DENSE,
     PAYLOAD_INDEXES,
@@ -73,8 +66,6 @@ from tickerwire.core.ports import (
     SearchFilters,
     Watermark,
 )
-
-CURRENT_LINK = "current"
 
 _T = TypeVar("_T")
 log = get_logger(__name__)
@@ -182,7 +173,7 @@ class EdgeIndex(SearchTemplate, EdgeMaintenance, AsyncClosing):
                     shard.update(qe.UpdateOperation.create_field_index(name, EDGE_SCHEMAS[kind]))
             if created:
                 shard.flush()
-                self._point_link(shard_dir)
+                point_link(self._root, shard_dir)
         except BaseException:
             shard.close()
             raise
@@ -202,18 +193,6 @@ class EdgeIndex(SearchTemplate, EdgeMaintenance, AsyncClosing):
         return edge_config(
             dim, indexing_threshold_kb=self._threshold_kb, indexing_threads=self._threads
         )
-
-    def _point_link(self, shard_dir: Path) -> None:
-        """Atomically point ``current`` at ``shard_dir`` (symlink + rename)."""
-        tmp = self._root / f"{CURRENT_LINK}.tmp"
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(shard_dir.name)
-        tmp.replace(self._root / CURRENT_LINK)
-        fd = os.open(self._root, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     def _remove_stale_dirs(self) -> None:
         """Delete shard generations other than the live one (left by a crash or a swap)."""

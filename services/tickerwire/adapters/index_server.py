@@ -110,6 +110,32 @@ def _struct(point: Point) -> models.PointStruct:
     )
 
 
+#: How a physical collection behind the alias ``name`` is named: ``<name>__g<generation>``.
+GENERATION_SEP = "__g"
+
+
+def generation_name(alias: str, generation: int) -> str:
+    """The physical collection of ``generation`` behind ``alias``."""
+    return f"{alias}{GENERATION_SEP}{generation}"
+
+
+def next_generation_name(alias: str, existing: Sequence[str]) -> str:
+    """The first unused ``<alias>__g<N>`` above every existing one."""
+    prefix = alias + GENERATION_SEP
+    taken = [
+        int(n[len(prefix) :])
+        for n in existing
+        if n.startswith(prefix) and n[len(prefix) :].isdigit()
+    ]
+    return generation_name(alias, max(taken, default=0) + 1)
+
+
+def _create_alias(alias: str, physical: str) -> models.CreateAliasOperation:
+    return models.CreateAliasOperation(
+        create_alias=models.CreateAlias(collection_name=physical, alias_name=alias)
+    )
+
+
 class ServerIndex(SearchTemplate, AsyncClosing):
     """VectorIndex over one collection of a Qdrant server (or qdrant-client local mode).
 
@@ -126,17 +152,36 @@ class ServerIndex(SearchTemplate, AsyncClosing):
         location: str | None = None,
         path: str | None = None,
         timeout: int | None = None,
+        aliased: bool = True,
+        client: AsyncQdrantClient | None = None,
     ) -> None:
         """Give ``url`` (+ ``api_key``) for a server; ``location=":memory:"`` or ``path`` for
-        local mode."""
+        local mode; or the ``client`` of another index (see :meth:`sibling`).
+
+        ``aliased``: ``collection`` is an alias (created with a first physical collection
+        ``<collection>__g1`` behind it), so that ``tickerwire reindex`` can swap a rebuilt
+        collection in atomically; an existing plain collection of that name is used as it is.
+        ``aliased=False``: ``collection`` is a physical collection (a rebuild's target).
+        """
         self._collection = collection
+        self._aliased = aliased
+        self._owns_client = client is None
+        if client is None:
+            if url is None and location is None and path is None:
+                raise ConfigError("ServerIndex needs url=, location=':memory:' or path=")
+            client = AsyncQdrantClient(
+                url=url, api_key=api_key, location=location, path=path, timeout=timeout
+            )
         self._local = url is None
-        if self._local and location is None and path is None:
-            raise ConfigError("ServerIndex needs url=, location=':memory:' or path=")
-        self._client = AsyncQdrantClient(
-            url=url, api_key=api_key, location=location, path=path, timeout=timeout
-        )
+        self._client = client
         self._closed = False
+
+    def sibling(self, collection: str) -> ServerIndex:
+        """An index over the physical ``collection`` on this index's client (not closed by
+        it)."""
+        twin = ServerIndex(collection, aliased=False, client=self._client)
+        twin._local = self._local
+        return twin
 
     @property
     def backend(self) -> str:
@@ -161,30 +206,31 @@ class ServerIndex(SearchTemplate, AsyncClosing):
             raise VectorIndexError(f"Qdrant failed: {exc}") from exc
 
     async def ensure_collection(self, dim: int) -> None:
-        """Create the collection and its payload indexes when missing; never recreate it.
+        """Create the collection (and its alias) and payload indexes when missing; never
+        recreate one.
 
         Raises ConfigError when the existing collection's dense size differs from ``dim``.
         """
         name = self._collection
-        if not await self._call(self._client.collection_exists(name)):
-            await self._call(
-                self._client.create_collection(
-                    name,
-                    vectors_config={
-                        DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)
-                    },
-                    sparse_vectors_config={
-                        SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
-                    },
+        physical = await self.live_collection() if self._aliased else name
+        if physical is not None and not await self._call(self._client.collection_exists(physical)):
+            physical = None if self._aliased else physical
+        if physical is None or not await self._call(self._client.collection_exists(physical)):
+            physical = physical or generation_name(name, 1)
+            await self._create(physical, dim)
+            if self._aliased:
+                await self._call(
+                    self._client.update_collection_aliases(
+                        change_aliases_operations=[_create_alias(name, physical)]
+                    )
                 )
-            )
-            log.info("qdrant_collection_created", collection=name, dim=dim)
+            log.info("qdrant_collection_created", collection=physical, alias=self._aliased and name)
         else:
-            info = await self._call(self._client.get_collection(name))
+            info = await self._call(self._client.get_collection(physical))
             vectors = info.config.params.vectors
             size = vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
             if size != dim:
-                raise ConfigError(f"collection {name!r} has dense size {size}, not {dim}")
+                raise ConfigError(f"collection {physical!r} has dense size {size}, not {dim}")
         with warnings.catch_warnings():
             # Local mode warns that payload indexes have no effect there; the server needs them.
             if self._local:
@@ -192,9 +238,66 @@ class ServerIndex(SearchTemplate, AsyncClosing):
             for field, kind in PAYLOAD_INDEXES:
                 await self._call(
                     self._client.create_payload_index(
-                        name, field, field_schema=_SCHEMAS[kind], wait=True
+                        physical, field, field_schema=_SCHEMAS[kind], wait=True
                     )
                 )
+
+    async def _create(self, physical: str, dim: int) -> None:
+        await self._call(
+            self._client.create_collection(
+                physical,
+                vectors_config={
+                    DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)
+                },
+                sparse_vectors_config={
+                    SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                },
+            )
+        )
+
+    # --- re-index: the alias and its collections ------------------------------------------------
+
+    async def live_collection(self) -> str | None:
+        """The physical collection this index's name stands for: the alias's target, the
+        collection itself when it is a plain one, None when neither exists."""
+        aliases = await self._call(self._client.get_aliases())
+        for alias in aliases.aliases:
+            if alias.alias_name == self._collection:
+                return alias.collection_name
+        exists = await self._call(self._client.collection_exists(self._collection))
+        return self._collection if exists else None
+
+    async def collections(self) -> list[str]:
+        """Every collection name on the server."""
+        response = await self._call(self._client.get_collections())
+        return sorted(c.name for c in response.collections)
+
+    async def swap_alias(self, physical: str) -> str:
+        """Point the alias at ``physical`` in one atomic request; returns the collection it
+        pointed at before. A search through the alias sees the old collection or the new one,
+        never neither."""
+        old = await self.live_collection()
+        if old is None or old == self._collection:
+            raise ConfigError(
+                f"{self._collection!r} is a plain collection, not an alias, so it cannot be "
+                "swapped atomically; see docs/retrieval.md (Re-index) to move it behind one"
+            )
+        await self._call(
+            self._client.update_collection_aliases(
+                change_aliases_operations=[
+                    models.DeleteAliasOperation(
+                        delete_alias=models.DeleteAlias(alias_name=self._collection)
+                    ),
+                    _create_alias(self._collection, physical),
+                ]
+            )
+        )
+        log.info("qdrant_alias_swapped", alias=self._collection, old=old, new=physical)
+        return old
+
+    async def drop_collection(self, physical: str) -> None:
+        """Delete the physical collection ``physical``."""
+        await self._call(self._client.delete_collection(physical))
 
     async def upsert(self, points: Sequence[Point]) -> None:
         """Write points (idempotent per id); returns once Qdrant acknowledged the write."""
@@ -396,9 +499,14 @@ class ServerIndex(SearchTemplate, AsyncClosing):
     async def optimize(self) -> None:
         """Nothing to do: the server builds HNSW and merges segments in the background."""
 
+    async def adopt_handover(self) -> bool:
+        """Always False: ``tickerwire reindex`` swaps the collection alias itself."""
+        return False
+
     async def aclose(self) -> None:
-        """Close the client; idempotent."""
+        """Close the client (when this index opened it); idempotent."""
         if self._closed:
             return
         self._closed = True
-        await self._client.close()
+        if self._owns_client:
+            await self._client.close()

@@ -7,7 +7,7 @@ import sys
 import pydantic
 import typer
 
-from tickerwire.cli import dlq, evaluate, kafka, learning, produce, run, schemas, topics
+from tickerwire.cli import dlq, evaluate, kafka, learning, produce, reindex, run, schemas, topics
 
 app = typer.Typer(
     name="tickerwire",
@@ -25,6 +25,7 @@ produce.register(app)
 run.register(app)
 evaluate.register(app)
 learning.register(app)
+reindex.register(app)
 
 
 def main() -> None:

@@ -271,6 +271,12 @@ class VectorIndex(Protocol):
         """Build or merge index structures without stalling the event loop."""
         ...
 
+    async def adopt_handover(self) -> bool:
+        """Swap in a collection rebuilt by ``tickerwire reindex`` when it asks this process to
+        (Edge: the process that owns the shard does the swap); True once swapped. Always
+        False for a server, where reindex swaps the alias itself."""
+        ...
+
     async def aclose(self) -> None:
         """Flush and release resources; idempotent."""
         ...

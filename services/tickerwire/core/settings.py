@@ -281,6 +281,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds without an index batch before maintenance may optimize.",
     )
+    reindex_batch: int = Field(
+        default=256,
+        ge=1,
+        le=10_000,
+        description="`tickerwire reindex`: raw records carried through the stages at a time; "
+        "the rebuild's checkpoint is written after each such batch.",
+    )
     shutdown_timeout_s: float = Field(
         default=10.0,
         gt=0,

@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
+from tickerwire.adapters.kafka_options import KafkaConnection, describe
 from tickerwire.core.errors import ConfigError
 from tickerwire.core.settings import Settings
 from tickerwire.evaluation.answers import (
@@ -140,7 +141,7 @@ def run_eval(
         query_settings = settings.model_copy(
             update={"data_dir": work / "data", "collection": collection}
         )
-        modes = asyncio.run(_ask_all(query_settings, data.questions, console, bootstrap))
+        modes = asyncio.run(ask_all(query_settings, data.questions, console, bootstrap))
         if answers:
             asked = sample_questions(data.questions, answer_questions)
             info["answers"] = asyncio.run(
@@ -174,19 +175,21 @@ def run_eval(
 ENTITIES_CATCH_UP_S = 120.0
 
 
-async def _ask_all(
+async def ask_all(
     settings: Settings,
     questions: Sequence[Question],
     console: Console,
-    bootstrap: str,
+    bootstrap: KafkaConnection,
+    edge_path: Path | None = None,
 ) -> dict[str, dict[str, float]]:
     """Scores per mode (query understanding on, as served) and per ``<mode> (understand off)``.
 
     The entity registry is read from the run's entities topic first, as the query API does.
+    ``edge_path``: score the Edge index there instead of the data dir's.
     """
     from tickerwire.runtime import open_resources
 
-    res = await open_resources(settings, with_index=True)
+    res = await open_resources(settings, with_index=True, edge_path=edge_path)
     try:
         feed = await res.follow_entities(bootstrap)
         try:
@@ -194,7 +197,7 @@ async def _ask_all(
                 await feed.caught_up.wait()
         except TimeoutError:
             raise ConfigError(
-                f"the entity registry did not read the entities topic on {bootstrap} "
+                f"the entity registry did not read the entities topic on {describe(bootstrap)} "
                 f"in {ENTITIES_CATCH_UP_S:.0f}s"
             ) from None
         search = res.search_service()

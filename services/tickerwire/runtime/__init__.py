@@ -13,6 +13,7 @@ import signal
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -181,15 +182,18 @@ def stage_lag_reader(settings: Settings) -> StageLagReader:
     return StageLagReader(client_options(settings), settings.app_id, topics)
 
 
-async def open_resources(settings: Settings, *, with_index: bool) -> Resources:
-    """Open the configured embedder, sparse encoder and (optionally) the vector index."""
+async def open_resources(
+    settings: Settings, *, with_index: bool, edge_path: Path | None = None
+) -> Resources:
+    """Open the configured embedder, sparse encoder and (optionally) the vector index (Edge:
+    the one at ``edge_path`` instead of the data dir's)."""
     from tickerwire.adapters.embed_factory import open_embedder
     from tickerwire.adapters.index_factory import open_index
 
     embedder = open_embedder(settings)
     index = None
     if with_index:
-        index = open_index(settings, embedder.dim)
+        index = open_index(settings, embedder.dim, edge_path)
         await index.ensure_collection(embedder.dim)
     return Resources(settings=settings, embedder=embedder, sparse=BM25Encoder(), index=index)
 

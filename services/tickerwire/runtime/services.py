@@ -125,7 +125,8 @@ class LagCollector(mode.Service):
 
 
 class IndexMaintenance(mode.Service):
-    """Optimizes the index when it is worth it and ingestion has been quiet for a moment.
+    """Optimizes the index when it is worth it and ingestion has been quiet for a moment, and
+    swaps in an index rebuilt by ``tickerwire reindex`` when it hands one over.
 
     ``VectorIndex.optimize`` never blocks the event loop (Edge builds HNSW in a child process;
     see docs/index-maintenance.md), so Kafka heartbeats go on and no rebalance is triggered.
@@ -138,6 +139,7 @@ class IndexMaintenance(mode.Service):
         *,
         interval_s: float = 30.0,
         quiet_s: float = 5.0,
+        handover_poll_s: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -145,6 +147,7 @@ class IndexMaintenance(mode.Service):
         self._stage = stage
         self._interval = interval_s
         self._quiet = quiet_s
+        self._handover_poll = handover_poll_s
 
     def _is_quiet(self) -> bool:
         if self._stage is None:
@@ -164,3 +167,16 @@ class IndexMaintenance(mode.Service):
                     log.info("index_optimize_done")
             except Exception:  # maintenance failing must not stop ingestion
                 log.exception("index_optimize_failed")
+
+    @mode.Service.task
+    async def _handover(self) -> None:
+        """Answer ``tickerwire reindex`` promptly (one small file read a second)."""
+        while not self.should_stop:
+            await self.sleep(self._handover_poll)
+            if self.should_stop:
+                return
+            try:
+                if await self._index.adopt_handover():
+                    log.info("index_swapped_for_rebuild")
+            except Exception:  # a failed handover leaves the live index as it was
+                log.exception("index_handover_failed")
