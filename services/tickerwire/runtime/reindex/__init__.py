@@ -1,0 +1,130 @@
+"""``tickerwire reindex``: rebuild the index from the compacted raw topic and swap it in live.
+
+The rebuild reads ``tickerwire.docs.raw`` from the beginning under a consumer group of its own
+(``<app_id>-reindex``) and runs the three stage handlers in this process, chained in memory
+(preprocess, embed, index, with today's settings), into a new collection while the live one
+keeps serving. It does not write to the stage topics or the DLQ: the live pipeline owns those.
+
+After every batch its positions and the preprocess state go into one SQLite transaction (the
+checkpoint), then to the group's committed offsets, so a rebuild that is killed resumes where
+it stopped. Once it has caught up, the swap is atomic:
+
+- **server**: one ``update_collection_aliases`` request re-points the alias at the new physical
+  collection (``<collection>__g<N>``); the old one is kept for ``tickerwire eval`` to compare
+  until ``--drop-old``. Then the rebuild reads the records produced while it swapped.
+- **Edge**: the worker that owns the live shard swaps it, with the write journal of the
+  optimization (:mod:`tickerwire.adapters.edge_handover`); with no worker running, reindex
+  swaps it offline itself.
+
+See docs/retrieval.md, "Re-index".
+"""
+
+from __future__ import annotations
+
+import time
+
+from tickerwire.adapters.embed_factory import open_embedder
+from tickerwire.adapters.index_server import ServerIndex, next_generation_name
+from tickerwire.adapters.kafka_options import KafkaConnection, client_options
+from tickerwire.core.ports import Embedder
+from tickerwire.core.settings import Settings
+from tickerwire.runtime.reindex.chain import Progress, ReindexReport, build, final_catch_up
+from tickerwire.runtime.reindex.checkpoint import Checkpoint, fingerprint, open_checkpoint
+from tickerwire.runtime.reindex.edge import reindex_edge
+
+
+async def reindex(
+    settings: Settings,
+    *,
+    bootstrap: KafkaConnection | None = None,
+    progress: Progress | None = None,
+    restart: bool = False,
+    swap: bool = True,
+    drop_old: bool = False,
+    server_index: ServerIndex | None = None,
+) -> ReindexReport:
+    """Rebuild the index from the raw topic with ``settings`` and (``swap``) swap it in.
+
+    ``restart`` throws an interrupted rebuild away instead of resuming it. ``swap=False``
+    stops once the new index has caught up (compare it with ``tickerwire eval --against``, then
+    run again to swap). ``server_index`` is the live aliased index to work on (tests pass one
+    over qdrant-client's local mode); by default it is opened from the settings.
+    """
+    conn = bootstrap if bootstrap is not None else client_options(settings)
+    embedder = open_embedder(settings)
+    try:
+        if settings.qdrant_url is None and server_index is None:
+            return await reindex_edge(settings, conn, embedder, progress, restart, swap)
+        return await _reindex_server(
+            settings, conn, embedder, progress, restart, swap, drop_old, server_index
+        )
+    finally:
+        await embedder.aclose()
+
+
+async def _reindex_server(
+    settings: Settings,
+    conn: KafkaConnection,
+    embedder: Embedder,
+    progress: Progress | None,
+    restart: bool,
+    swap: bool,
+    drop_old: bool,
+    live: ServerIndex | None,
+) -> ReindexReport:
+    from tickerwire.adapters.index_factory import open_index
+
+    started = time.perf_counter()
+    owned = live is None
+    if live is None:
+        opened = open_index(settings, embedder.dim)
+        assert isinstance(opened, ServerIndex)
+        live = opened
+    try:
+        await live.ensure_collection(embedder.dim)
+        old = await live.live_collection()
+        if swap and old == settings.collection:
+            await live.swap_alias(old)  # raises the ConfigError that explains it, up front
+        path = settings.data_dir / "reindex" / f"server-{settings.collection}.sqlite"
+        checkpoint, resumed = open_checkpoint(path, settings, restart)
+        if checkpoint.meta("target") == old:  # that rebuild swapped, then stopped: start anew
+            checkpoint.close()
+            checkpoint, resumed = open_checkpoint(path, settings, True)
+        try:
+            new = checkpoint.meta("target")
+            if new is None:
+                new = next_generation_name(settings.collection, await live.collections())
+                checkpoint.set_meta("target", new)
+            target = live.sibling(new)
+            await target.ensure_collection(embedder.dim)
+            report = ReindexReport(backend="server", old=old, new=new, resumed=resumed)
+            replay, rebuild, positions, done = await build(
+                settings, conn, embedder, target, checkpoint, progress
+            )
+            try:
+                if swap:
+                    await final_catch_up(replay, rebuild, checkpoint, positions, progress, done)
+                    await live.swap_alias(new)
+                    report.swapped = True
+                    # What was produced while it swapped went to the old collection.
+                    await final_catch_up(replay, rebuild, checkpoint, positions, progress, done)
+                    if drop_old and old is not None:
+                        await live.drop_collection(old)
+                        report.dropped_old = True
+            finally:
+                await replay.__aexit__(None, None, None)
+            report.records = done[0]
+            report.dead_lettered = rebuild.dead_lettered
+            report.points = await target.count()
+        finally:
+            checkpoint.close()
+        if report.swapped:
+            path.unlink(missing_ok=True)
+    finally:
+        if owned:
+            await live.aclose()
+    report.seconds = round(time.perf_counter() - started, 2)
+    return report
+
+
+__all__ = ["Checkpoint", "ReindexReport", "fingerprint", "reindex"]

@@ -1,0 +1,210 @@
+"""The rebuild: the three stage handlers chained in memory, fed from the raw topic's replay."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from tickerwire.adapters.kafka_options import KafkaConnection
+from tickerwire.adapters.topic_replay import ReplayedRecord, TopicReplay
+from tickerwire.core.ports import Embedder, VectorIndex
+from tickerwire.core.settings import Settings
+from tickerwire.core.topics import CHUNKS_TOPIC, RAW_TOPIC, VECTORS_TOPIC
+from tickerwire.pipeline.sparse import BM25Encoder
+from tickerwire.runtime.reindex.checkpoint import Checkpoint
+from tickerwire.stages.app import run_batch
+from tickerwire.stages.base import InMsg, OutMsg
+from tickerwire.stages.embed import EmbedStage
+from tickerwire.stages.index import IndexStage
+from tickerwire.stages.preprocess import PreprocessStage
+
+
+@dataclass
+class ReindexReport:
+    """What a rebuild did."""
+
+    backend: str
+    old: str | None
+    new: str
+    records: int = 0
+    dead_lettered: int = 0
+    points: int = 0
+    seconds: float = 0.0
+    resumed: bool = False
+    swapped: bool = False
+    dropped_old: bool = False
+
+
+class _Collect:
+    """A Sender that keeps what a stage produced, for the next stage of the chain."""
+
+    def __init__(self) -> None:
+        self.msgs: list[OutMsg] = []
+
+    async def send_all(self, msgs: Sequence[OutMsg]) -> None:
+        self.msgs.extend(msgs)
+
+    def take(self) -> list[OutMsg]:
+        out, self.msgs = self.msgs, []
+        return out
+
+
+async def _fatal(stage: str, exc: BaseException) -> None:
+    """A fatal error (a rejected API key, bad settings) ends the rebuild, checkpoint intact."""
+    raise exc
+
+
+#: Progress callback: (records done, records to do).
+Progress = Callable[[int, int], None]
+
+
+class Rebuild:
+    """The in-memory chain preprocess -> embed -> index into ``target``, fed from the replay."""
+
+    def __init__(
+        self, settings: Settings, embedder: Embedder, target: VectorIndex, state: Checkpoint
+    ) -> None:
+        from tickerwire.runtime import chunker_for
+
+        self._pre_out, self._embed_out, self._index_out = _Collect(), _Collect(), _Collect()
+        self.preprocess = PreprocessStage(
+            sender=self._pre_out,
+            state=state,
+            chunker=chunker_for(settings, embedder),
+            max_body_bytes=settings.max_body_bytes,
+            threads=settings.preprocess_threads,
+            entities_topic=None,  # the live pipeline has published them
+            tombstone_retention_s=settings.tombstone_retention_s,
+        )
+        self.embed = EmbedStage(sender=self._embed_out, embedder=embedder, sparse=BM25Encoder())
+        self.index = IndexStage(index=target, sender=self._index_out)
+        self.dead_lettered = 0
+        self.batch = settings.reindex_batch
+        self._seq = 0
+
+    def _forward(self, msgs: Sequence[OutMsg], topic: str, partition: int) -> list[InMsg]:
+        """The records of ``topic`` among ``msgs`` as the next stage's input; the rest are
+        dead letters, counted (the live pipeline already wrote them to the DLQ)."""
+        out: list[InMsg] = []
+        for m in msgs:
+            if m.topic != topic:
+                self.dead_lettered += 1
+                continue
+            self._seq += 1
+            out.append(
+                InMsg(topic=topic, partition=partition, offset=self._seq, key=m.key, value=m.value)
+            )
+        return out
+
+    async def run(self, records: Sequence[ReplayedRecord]) -> None:
+        """Carry ``records`` through the three stages until they are in the target index."""
+        by_partition: dict[int, list[ReplayedRecord]] = {}
+        for r in records:
+            by_partition.setdefault(r.partition, []).append(r)
+        for partition, part in sorted(by_partition.items()):
+            raw = [
+                InMsg(
+                    topic=RAW_TOPIC,
+                    partition=r.partition,
+                    offset=r.offset,
+                    key=r.key,
+                    value=r.value,
+                    headers=r.headers,
+                    timestamp_ms=r.timestamp_ms,
+                )
+                for r in part
+            ]
+            await run_batch("preprocess", self.preprocess.handle, self._pre_out, raw, stop=_fatal)
+            chunks = self._forward(self._pre_out.take(), CHUNKS_TOPIC, partition)
+            if chunks:
+                await run_batch("embed", self.embed.handle, self._embed_out, chunks, stop=_fatal)
+            vectors = self._forward(self._embed_out.take(), VECTORS_TOPIC, partition)
+            if vectors:
+                await run_batch("index", self.index.handle, self._index_out, vectors, stop=_fatal)
+            self.dead_lettered += len(self._index_out.take())
+
+
+async def catch_up(
+    replay: TopicReplay,
+    rebuild: Rebuild,
+    checkpoint: Checkpoint,
+    positions: dict[int, int],
+    ends: Mapping[int, int],
+    progress: Progress | None,
+    done: list[int],
+    total: int,
+) -> None:
+    """Read until every partition's position reaches ``ends``; checkpoint after each batch."""
+    while any(positions.get(p, 0) < end for p, end in ends.items()):
+        records = await replay.read(rebuild.batch)
+        if not records:
+            # A position can stay below the end over compacted or transaction-marker offsets.
+            for p in ends:
+                positions[p] = max(positions.get(p, 0), await replay.position(p))
+            continue
+        await rebuild.run(records)
+        for r in records:
+            positions[r.partition] = max(positions.get(r.partition, 0), r.offset + 1)
+        checkpoint.save(positions)
+        await replay.commit(positions)
+        done[0] += len(records)
+        if progress is not None:
+            progress(done[0], total)
+
+
+def remaining(positions: Mapping[int, int], ends: Mapping[int, int]) -> int:
+    return sum(max(0, end - positions.get(p, 0)) for p, end in ends.items())
+
+
+async def build(
+    settings: Settings,
+    conn: KafkaConnection,
+    embedder: Embedder,
+    target: VectorIndex,
+    checkpoint: Checkpoint,
+    progress: Progress | None,
+) -> tuple[TopicReplay, Rebuild, dict[int, int], list[int]]:
+    """Open the replay at the checkpoint and catch up to the end offsets of now."""
+    replay = TopicReplay(conn, RAW_TOPIC, f"{settings.app_id}-reindex")
+    await replay.__aenter__()
+    try:
+        positions = await replay.seek(checkpoint.positions())
+        rebuild = Rebuild(settings, embedder, target, checkpoint)
+        ends = await replay.end_offsets()
+        done = [0]
+        await catch_up(
+            replay,
+            rebuild,
+            checkpoint,
+            positions,
+            ends,
+            progress,
+            done,
+            remaining(positions, ends),
+        )
+    except BaseException:
+        await replay.__aexit__(None, None, None)
+        raise
+    return replay, rebuild, positions, done
+
+
+async def final_catch_up(
+    replay: TopicReplay,
+    rebuild: Rebuild,
+    checkpoint: Checkpoint,
+    positions: dict[int, int],
+    progress: Progress | None,
+    done: list[int],
+) -> None:
+    """Catch up to the end offsets measured now (the records produced meanwhile)."""
+    ends = await replay.end_offsets()
+    await catch_up(
+        replay,
+        rebuild,
+        checkpoint,
+        positions,
+        ends,
+        progress,
+        done,
+        done[0] + remaining(positions, ends),
+    )
