@@ -70,10 +70,14 @@ def test_a_killed_reindex_resumes_at_its_checkpoint(module_broker: str, tmp_path
     done_before = checkpointed(checkpoint)
     assert 0 < done_before < len(records), done_before
 
-    report = asyncio.run(reindex(settings))
+    again = subprocess.run(
+        [str(cli), "reindex"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    report = json.loads(again.stdout.strip().splitlines()[-1])
     print(f"REINDEX resumed after kill: checkpointed={done_before} report={report}")
-    assert report.resumed and report.swapped
-    assert report.records == len(records) - done_before  # only what was left
+    assert report["resumed"] and report["swapped"]
+    assert report["records"] == len(records) - done_before  # only what was left
     assert not staging_root(settings.edge_dir).exists()
     assert_exact_index(
         settings, latest_by_id := {d["doc_id"]: d for d in latest}, expected_for(settings, latest)
