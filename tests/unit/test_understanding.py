@@ -7,13 +7,12 @@ from datetime import UTC, datetime
 import pytest
 
 from tickerwire.pipeline.entities import EntityObservation, normalize_name, observations
+from tickerwire.query.payload_match import parse_fiscal_period, period_matches
 from tickerwire.query.understanding import (
     EntityRegistry,
     Period,
     extract_entities,
     extract_periods,
-    parse_fiscal_period,
-    period_matches,
     understand,
 )
 

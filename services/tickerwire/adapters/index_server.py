@@ -21,17 +21,20 @@ from tickerwire.adapters.index_common import (
     PAYLOAD_INDEXES,
     SCROLL_PAGE,
     SPARSE,
-    AnyOfCond,
-    Condition,
-    IsEmptyCond,
-    MatchAnyCond,
     SearchTemplate,
     by_chunk_index,
-    filter_conditions,
     float_or_none,
     stored_fields,
-    stored_payload,
     to_hit,
+)
+from tickerwire.adapters.server_convert import (
+    SERVER_DIRECTIONS,
+    SERVER_SCHEMAS,
+    doc_filter,
+    generation_name,
+    server_filter,
+    server_sparse,
+    server_struct,
 )
 from tickerwire.core.closing import AsyncClosing
 from tickerwire.core.errors import ConfigError, IndexUnavailableError, VectorIndexError
@@ -48,86 +51,12 @@ from tickerwire.core.ports import (
     Point,
     ScoredHit,
     SearchFilters,
-    SparseVector,
     Watermark,
 )
 
 BACKEND = "server"
 _T = TypeVar("_T")
 log = get_logger(__name__)
-
-_SCHEMAS = {
-    "keyword": models.PayloadSchemaType.KEYWORD,
-    "float": models.PayloadSchemaType.FLOAT,
-    "integer": models.PayloadSchemaType.INTEGER,
-}
-_DIRECTIONS = {"asc": models.Direction.ASC, "desc": models.Direction.DESC}
-
-
-def _server_condition(cond: Condition) -> models.Condition:
-    if isinstance(cond, IsEmptyCond):
-        return models.IsEmptyCondition(is_empty=models.PayloadField(key=cond.key))
-    if isinstance(cond, AnyOfCond):
-        return models.Filter(
-            should=[
-                models.Filter(must=[_server_condition(c) for c in option])
-                for option in cond.options
-            ]
-        )
-    if isinstance(cond, MatchAnyCond):
-        return models.FieldCondition(key=cond.key, match=models.MatchAny(any=list(cond.values)))
-    return models.FieldCondition(
-        key=cond.key, range=models.Range(gte=cond.gte, lt=cond.lt, lte=cond.lte)
-    )
-
-
-def server_filter(filters: SearchFilters | None) -> models.Filter | None:
-    """The qdrant-client filter for ``filters`` (None when nothing is filtered)."""
-    conds = filter_conditions(filters)
-    if not conds:
-        return None
-    return models.Filter(must=[_server_condition(c) for c in conds])
-
-
-def _doc_filter(doc_id: str, keep: Sequence[str] = ()) -> models.Filter:
-    must: list[models.Condition] = [
-        models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))
-    ]
-    if not keep:
-        return models.Filter(must=must)
-    return models.Filter(must=must, must_not=[models.HasIdCondition(has_id=list(keep))])
-
-
-def _sparse(vector: SparseVector) -> models.SparseVector:
-    return models.SparseVector(indices=list(vector.indices), values=list(vector.values))
-
-
-def _struct(point: Point) -> models.PointStruct:
-    return models.PointStruct(
-        id=point.id,
-        vector={DENSE: [float(x) for x in point.dense], SPARSE: _sparse(point.sparse)},
-        payload=stored_payload(point),
-    )
-
-
-#: How a physical collection behind the alias ``name`` is named: ``<name>__g<generation>``.
-GENERATION_SEP = "__g"
-
-
-def generation_name(alias: str, generation: int) -> str:
-    """The physical collection of ``generation`` behind ``alias``."""
-    return f"{alias}{GENERATION_SEP}{generation}"
-
-
-def next_generation_name(alias: str, existing: Sequence[str]) -> str:
-    """The first unused ``<alias>__g<N>`` above every existing one."""
-    prefix = alias + GENERATION_SEP
-    taken = [
-        int(n[len(prefix) :])
-        for n in existing
-        if n.startswith(prefix) and n[len(prefix) :].isdigit()
-    ]
-    return generation_name(alias, max(taken, default=0) + 1)
 
 
 def _create_alias(alias: str, physical: str) -> models.CreateAliasOperation:
@@ -238,7 +167,7 @@ class ServerIndex(SearchTemplate, AsyncClosing):
             for field, kind in PAYLOAD_INDEXES:
                 await self._call(
                     self._client.create_payload_index(
-                        physical, field, field_schema=_SCHEMAS[kind], wait=True
+                        physical, field, field_schema=SERVER_SCHEMAS[kind], wait=True
                     )
                 )
 
@@ -303,7 +232,7 @@ class ServerIndex(SearchTemplate, AsyncClosing):
         """Write points (idempotent per id); returns once Qdrant acknowledged the write."""
         if not points:
             return
-        structs = [_struct(p) for p in points]
+        structs = [server_struct(p) for p in points]
         start = time.perf_counter()
         await self._call(self._client.upsert(self._collection, structs, wait=True))
         INDEX_WRITE_SECONDS.labels(BACKEND, "upsert").observe(time.perf_counter() - start)
@@ -348,7 +277,7 @@ class ServerIndex(SearchTemplate, AsyncClosing):
             kept = set(keep)
             survivors[doc_id] = survivors[doc_id] & kept if doc_id in survivors else kept
         doomed_filter = models.Filter(
-            should=[_doc_filter(doc_id, sorted(kept)) for doc_id, kept in survivors.items()]
+            should=[doc_filter(doc_id, sorted(kept)) for doc_id, kept in survivors.items()]
         )
         start = time.perf_counter()
         doomed = (
@@ -358,7 +287,7 @@ class ServerIndex(SearchTemplate, AsyncClosing):
         ).count
         if doomed:
             operations: list[models.UpdateOperation] = [
-                models.DeleteOperation(delete=models.FilterSelector(filter=_doc_filter(d, k)))
+                models.DeleteOperation(delete=models.FilterSelector(filter=doc_filter(d, k)))
                 for d, k in batch
             ]
             await self._call(
@@ -388,11 +317,11 @@ class ServerIndex(SearchTemplate, AsyncClosing):
 
     async def document_point_ids(self, doc_id: str) -> set[str]:
         """Ids of the points stored for ``doc_id``."""
-        return {h.id for h in await self._scroll(_doc_filter(doc_id), False)}
+        return {h.id for h in await self._scroll(doc_filter(doc_id), False)}
 
     async def get_document(self, doc_id: str) -> list[ScoredHit]:
         """Every point of ``doc_id`` with its payload, ordered by ``chunk_index``."""
-        return by_chunk_index(await self._scroll(_doc_filter(doc_id), True))
+        return by_chunk_index(await self._scroll(doc_filter(doc_id), True))
 
     async def all_point_ids(self) -> set[str]:
         """Every point id in the collection."""
@@ -420,7 +349,7 @@ class ServerIndex(SearchTemplate, AsyncClosing):
     async def _query(self, query: IndexQuery) -> list[ScoredHit]:
         flt = server_filter(query.filters)
         dense_q = None if query.dense is None else [float(x) for x in query.dense]
-        sparse_q = None if query.sparse is None else _sparse(query.sparse)
+        sparse_q = None if query.sparse is None else server_sparse(query.sparse)
         if query.mode == "hybrid":
             assert dense_q is not None and sparse_q is not None
             depth = max(query.hybrid.prefetch, query.limit)
@@ -475,7 +404,7 @@ class ServerIndex(SearchTemplate, AsyncClosing):
                 scroll_filter=server_filter(filters),
                 limit=limit,
                 with_payload=True,
-                order_by=models.OrderBy(key=field, direction=_DIRECTIONS[direction]),
+                order_by=models.OrderBy(key=field, direction=SERVER_DIRECTIONS[direction]),
             )
         )
         hits = []

@@ -26,14 +26,8 @@ from tickerwire.core.ports import (
     VectorIndex,
     Watermark,
 )
-from tickerwire.query.understanding import (
-    EntityRegistry,
-    Understanding,
-    period_declared,
-    period_matches,
-    tickers_match,
-    understand,
-)
+from tickerwire.query.payload_match import period_declared, period_matches, tickers_match
+from tickerwire.query.understanding import EntityRegistry, Understanding, understand
 
 #: The boost re-rank: a candidate at rank r (from 1) scores (1 + BOOST * m) / (BOOST_RANK_K + r),
 #: m being the share of boosted aspects it matches. A full match at rank r thus passes a

@@ -24,8 +24,9 @@ from __future__ import annotations
 import time
 
 from tickerwire.adapters.embed_factory import open_embedder
-from tickerwire.adapters.index_server import ServerIndex, next_generation_name
+from tickerwire.adapters.index_server import ServerIndex
 from tickerwire.adapters.kafka_options import KafkaConnection, client_options
+from tickerwire.adapters.server_convert import next_generation_name
 from tickerwire.core.ports import Embedder
 from tickerwire.core.settings import Settings
 from tickerwire.runtime.reindex.chain import Progress, ReindexReport, build, final_catch_up
