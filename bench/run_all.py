@@ -63,6 +63,7 @@ QUICK: dict[str, list[str]] = {
     "ceiling": ["pipeline_ceiling.py", "--docs", "1000"],
     "efficiency": ["pipeline_efficiency.py", "--docs", "60", "--warmup", "4"],
     "freshness": ["freshness_bench.py", "--duration", "15", "--drain", "60"],
+    "reindex": ["reindex_bench.py", "--docs", "100"],
 }
 
 
