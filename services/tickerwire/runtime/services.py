@@ -154,29 +154,35 @@ class IndexMaintenance(mode.Service):
             return True
         return time.monotonic() - self._stage.last_activity >= self._quiet
 
-    @mode.Service.task
-    async def _maintain(self) -> None:
+    async def _every(
+        self, interval: float, step: Callable[[], Awaitable[None]], failed: str
+    ) -> None:
+        """Run ``step`` every ``interval`` seconds until the service stops; a failing step is
+        logged as ``failed`` and never stops ingestion (the live index stays as it was)."""
         while not self.should_stop:
-            await self.sleep(self._interval)
+            await self.sleep(interval)
             if self.should_stop:
                 return
             try:
-                if self._is_quiet() and await self._index.needs_optimize():
-                    log.info("index_optimize_starting")
-                    await self._index.optimize()
-                    log.info("index_optimize_done")
-            except Exception:  # maintenance failing must not stop ingestion
-                log.exception("index_optimize_failed")
+                await step()
+            except Exception:
+                log.exception(failed)
+
+    async def _optimize_when_due(self) -> None:
+        if self._is_quiet() and await self._index.needs_optimize():
+            log.info("index_optimize_starting")
+            await self._index.optimize()
+            log.info("index_optimize_done")
+
+    async def _adopt_handover(self) -> None:
+        if await self._index.adopt_handover():
+            log.info("index_swapped_for_rebuild")
+
+    @mode.Service.task
+    async def _maintain(self) -> None:
+        await self._every(self._interval, self._optimize_when_due, "index_optimize_failed")
 
     @mode.Service.task
     async def _handover(self) -> None:
         """Answer ``tickerwire reindex`` promptly (one small file read a second)."""
-        while not self.should_stop:
-            await self.sleep(self._handover_poll)
-            if self.should_stop:
-                return
-            try:
-                if await self._index.adopt_handover():
-                    log.info("index_swapped_for_rebuild")
-            except Exception:  # a failed handover leaves the live index as it was
-                log.exception("index_handover_failed")
+        await self._every(self._handover_poll, self._adopt_handover, "index_handover_failed")

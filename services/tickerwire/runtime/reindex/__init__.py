@@ -24,12 +24,12 @@ from __future__ import annotations
 import time
 
 from tickerwire.adapters.embed_factory import open_embedder
+from tickerwire.adapters.index_factory import open_index
 from tickerwire.adapters.index_server import ServerIndex
 from tickerwire.adapters.kafka_options import KafkaConnection, client_options
 from tickerwire.adapters.server_convert import next_generation_name
-from tickerwire.core.ports import Embedder
 from tickerwire.core.settings import Settings
-from tickerwire.runtime.reindex.chain import Progress, ReindexReport, build, final_catch_up
+from tickerwire.runtime.reindex.chain import Job, Progress, RebuildRun, ReindexReport
 from tickerwire.runtime.reindex.checkpoint import Checkpoint, fingerprint, open_checkpoint
 from tickerwire.runtime.reindex.edge import reindex_edge
 
@@ -53,77 +53,59 @@ async def reindex(
     """
     conn = bootstrap if bootstrap is not None else client_options(settings)
     embedder = open_embedder(settings)
+    job = Job(settings, conn, embedder, progress, restart, swap, drop_old)
     try:
         if settings.qdrant_url is None and server_index is None:
-            return await reindex_edge(settings, conn, embedder, progress, restart, swap)
-        return await _reindex_server(
-            settings, conn, embedder, progress, restart, swap, drop_old, server_index
-        )
+            return await reindex_edge(job)
+        if server_index is not None:
+            return await _reindex_server(job, server_index)
+        opened = open_index(settings, embedder.dim)
+        assert isinstance(opened, ServerIndex)
+        try:
+            return await _reindex_server(job, opened)
+        finally:
+            await opened.aclose()
     finally:
         await embedder.aclose()
 
 
-async def _reindex_server(
-    settings: Settings,
-    conn: KafkaConnection,
-    embedder: Embedder,
-    progress: Progress | None,
-    restart: bool,
-    swap: bool,
-    drop_old: bool,
-    live: ServerIndex | None,
-) -> ReindexReport:
-    from tickerwire.adapters.index_factory import open_index
-
+async def _reindex_server(job: Job, live: ServerIndex) -> ReindexReport:
+    """Build ``<collection>__g<N+1>`` and re-point the alias at it."""
     started = time.perf_counter()
-    owned = live is None
-    if live is None:
-        opened = open_index(settings, embedder.dim)
-        assert isinstance(opened, ServerIndex)
-        live = opened
+    settings, dim = job.settings, job.embedder.dim
+    await live.ensure_collection(dim)
+    old = await live.live_collection()
+    if job.swap and old == settings.collection:
+        await live.swap_alias(old)  # raises the ConfigError that explains it, up front
+    path = settings.data_dir / "reindex" / f"server-{settings.collection}.sqlite"
+    checkpoint, resumed = open_checkpoint(path, settings, job.restart)
+    if checkpoint.meta("target") == old:  # that rebuild swapped, then stopped: start anew
+        checkpoint.close()
+        checkpoint, resumed = open_checkpoint(path, settings, True)
     try:
-        await live.ensure_collection(embedder.dim)
-        old = await live.live_collection()
-        if swap and old == settings.collection:
-            await live.swap_alias(old)  # raises the ConfigError that explains it, up front
-        path = settings.data_dir / "reindex" / f"server-{settings.collection}.sqlite"
-        checkpoint, resumed = open_checkpoint(path, settings, restart)
-        if checkpoint.meta("target") == old:  # that rebuild swapped, then stopped: start anew
-            checkpoint.close()
-            checkpoint, resumed = open_checkpoint(path, settings, True)
-        try:
-            new = checkpoint.meta("target")
-            if new is None:
-                new = next_generation_name(settings.collection, await live.collections())
-                checkpoint.set_meta("target", new)
-            target = live.sibling(new)
-            await target.ensure_collection(embedder.dim)
-            report = ReindexReport(backend="server", old=old, new=new, resumed=resumed)
-            replay, rebuild, positions, done = await build(
-                settings, conn, embedder, target, checkpoint, progress
-            )
-            try:
-                if swap:
-                    await final_catch_up(replay, rebuild, checkpoint, positions, progress, done)
-                    await live.swap_alias(new)
-                    report.swapped = True
-                    # What was produced while it swapped went to the old collection.
-                    await final_catch_up(replay, rebuild, checkpoint, positions, progress, done)
-                    if drop_old and old is not None:
-                        await live.drop_collection(old)
-                        report.dropped_old = True
-            finally:
-                await replay.__aexit__(None, None, None)
-            report.records = done[0]
-            report.dead_lettered = rebuild.dead_lettered
-            report.points = await target.count()
-        finally:
-            checkpoint.close()
-        if report.swapped:
-            path.unlink(missing_ok=True)
+        new = checkpoint.meta("target")
+        if new is None:
+            new = next_generation_name(settings.collection, await live.collections())
+            checkpoint.set_meta("target", new)
+        target = live.sibling(new)
+        await target.ensure_collection(dim)
+        report = ReindexReport(backend="server", old=old, new=new, resumed=resumed)
+        async with RebuildRun(job, target, checkpoint) as run:
+            await run.catch_up()
+            if job.swap:
+                await run.catch_up()
+                await live.swap_alias(new)
+                report.swapped = True
+                await run.catch_up()  # what was produced while it swapped went to the old one
+                if job.drop_old and old is not None:
+                    await live.drop_collection(old)
+                    report.dropped_old = True
+            report.records, report.dead_lettered = run.records, run.dead_lettered
+        report.points = await target.count()
     finally:
-        if owned:
-            await live.aclose()
+        checkpoint.close()
+    if report.swapped:
+        path.unlink(missing_ok=True)
     report.seconds = round(time.perf_counter() - started, 2)
     return report
 

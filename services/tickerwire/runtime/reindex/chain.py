@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import astuple, dataclass
 
 from tickerwire.adapters.kafka_options import KafkaConnection
 from tickerwire.adapters.topic_replay import ReplayedRecord, TopicReplay
@@ -102,18 +102,8 @@ class Rebuild:
         for r in records:
             by_partition.setdefault(r.partition, []).append(r)
         for partition, part in sorted(by_partition.items()):
-            raw = [
-                InMsg(
-                    topic=RAW_TOPIC,
-                    partition=r.partition,
-                    offset=r.offset,
-                    key=r.key,
-                    value=r.value,
-                    headers=r.headers,
-                    timestamp_ms=r.timestamp_ms,
-                )
-                for r in part
-            ]
+            # ReplayedRecord holds InMsg's fields after the topic, in InMsg's order.
+            raw = [InMsg(RAW_TOPIC, *astuple(r)) for r in part]
             await run_batch("preprocess", self.preprocess.handle, self._pre_out, raw, stop=_fatal)
             chunks = self._forward(self._pre_out.take(), CHUNKS_TOPIC, partition)
             if chunks:
@@ -124,87 +114,67 @@ class Rebuild:
             self.dead_lettered += len(self._index_out.take())
 
 
-async def catch_up(
-    replay: TopicReplay,
-    rebuild: Rebuild,
-    checkpoint: Checkpoint,
-    positions: dict[int, int],
-    ends: Mapping[int, int],
-    progress: Progress | None,
-    done: list[int],
-    total: int,
-) -> None:
-    """Read until every partition's position reaches ``ends``; checkpoint after each batch."""
-    while any(positions.get(p, 0) < end for p, end in ends.items()):
-        records = await replay.read(rebuild.batch)
-        if not records:
-            # A position can stay below the end over compacted or transaction-marker offsets.
-            for p in ends:
-                positions[p] = max(positions.get(p, 0), await replay.position(p))
-            continue
-        await rebuild.run(records)
-        for r in records:
-            positions[r.partition] = max(positions.get(r.partition, 0), r.offset + 1)
-        checkpoint.save(positions)
-        await replay.commit(positions)
-        done[0] += len(records)
-        if progress is not None:
-            progress(done[0], total)
+@dataclass
+class Job:
+    """What one ``tickerwire reindex`` run was asked to do."""
+
+    settings: Settings
+    conn: KafkaConnection
+    embedder: Embedder
+    progress: Progress | None = None
+    restart: bool = False
+    swap: bool = True
+    drop_old: bool = False
 
 
-def remaining(positions: Mapping[int, int], ends: Mapping[int, int]) -> int:
-    return sum(max(0, end - positions.get(p, 0)) for p, end in ends.items())
+class RebuildRun:
+    """One rebuild in progress: the replay of the raw topic under the rebuild's own group, the
+    stage chain into ``target``, the checkpoint and the counts; an async context manager."""
 
+    def __init__(self, job: Job, target: VectorIndex, checkpoint: Checkpoint) -> None:
+        self._job = job
+        self._checkpoint = checkpoint
+        self._replay = TopicReplay(job.conn, RAW_TOPIC, f"{job.settings.app_id}-reindex")
+        self._rebuild = Rebuild(job.settings, job.embedder, target, checkpoint)
+        self._positions: dict[int, int] = {}
+        #: raw records carried through since this run started
+        self.records = 0
 
-async def build(
-    settings: Settings,
-    conn: KafkaConnection,
-    embedder: Embedder,
-    target: VectorIndex,
-    checkpoint: Checkpoint,
-    progress: Progress | None,
-) -> tuple[TopicReplay, Rebuild, dict[int, int], list[int]]:
-    """Open the replay at the checkpoint and catch up to the end offsets of now."""
-    replay = TopicReplay(conn, RAW_TOPIC, f"{settings.app_id}-reindex")
-    await replay.__aenter__()
-    try:
-        positions = await replay.seek(checkpoint.positions())
-        rebuild = Rebuild(settings, embedder, target, checkpoint)
-        ends = await replay.end_offsets()
-        done = [0]
-        await catch_up(
-            replay,
-            rebuild,
-            checkpoint,
-            positions,
-            ends,
-            progress,
-            done,
-            remaining(positions, ends),
-        )
-    except BaseException:
-        await replay.__aexit__(None, None, None)
-        raise
-    return replay, rebuild, positions, done
+    @property
+    def dead_lettered(self) -> int:
+        """Records the stages refused (the live pipeline dead-lettered them already)."""
+        return self._rebuild.dead_lettered
 
+    async def __aenter__(self) -> RebuildRun:
+        await self._replay.__aenter__()
+        try:
+            self._positions = await self._replay.seek(self._checkpoint.positions())
+        except BaseException:
+            await self._replay.__aexit__(None, None, None)
+            raise
+        return self
 
-async def final_catch_up(
-    replay: TopicReplay,
-    rebuild: Rebuild,
-    checkpoint: Checkpoint,
-    positions: dict[int, int],
-    progress: Progress | None,
-    done: list[int],
-) -> None:
-    """Catch up to the end offsets measured now (the records produced meanwhile)."""
-    ends = await replay.end_offsets()
-    await catch_up(
-        replay,
-        rebuild,
-        checkpoint,
-        positions,
-        ends,
-        progress,
-        done,
-        done[0] + remaining(positions, ends),
-    )
+    async def __aexit__(self, *exc: object) -> None:
+        await self._replay.__aexit__(*exc)
+
+    async def catch_up(self) -> None:
+        """Read until every partition reaches the end offset it has now; checkpoint (SQLite,
+        then the group's offsets) after each batch."""
+        ends = await self._replay.end_offsets()
+        positions = self._positions
+        total = self.records + sum(max(0, e - positions.get(p, 0)) for p, e in ends.items())
+        while any(positions.get(p, 0) < end for p, end in ends.items()):
+            records = await self._replay.read(self._rebuild.batch)
+            if not records:
+                # A position can stay below the end over compacted or transaction-marker offsets.
+                for p in ends:
+                    positions[p] = max(positions.get(p, 0), await self._replay.position(p))
+                continue
+            await self._rebuild.run(records)
+            for r in records:
+                positions[r.partition] = max(positions.get(r.partition, 0), r.offset + 1)
+            self._checkpoint.save(positions)
+            await self._replay.commit(positions)
+            self.records += len(records)
+            if self._job.progress is not None:
+                self._job.progress(self.records, total)
