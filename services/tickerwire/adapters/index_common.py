@@ -7,13 +7,16 @@ filter means the same thing on both and the contract suite can compare them id f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from tickerwire.core.errors import ValidationError
+from tickerwire.core.metrics import INDEX_UPSERTS, INDEX_WRITE_SECONDS, INDEX_WRITES
 from tickerwire.core.ports import (
     HybridParams,
     IndexQuery,
@@ -51,6 +54,20 @@ FLOAT_FIELDS: tuple[str, ...] = tuple(name for name, kind in PAYLOAD_INDEXES if 
 
 #: Page size for scrolls over ids and documents.
 SCROLL_PAGE = 1024
+
+
+@contextlib.contextmanager
+def timed_write(
+    backend: str, kind: Literal["upsert", "delete", "payload"], *, upserted: int = 0
+) -> Iterator[None]:
+    """Time and count one index write that succeeds (``tickerwire_index_write_seconds``,
+    ``_writes_total``; ``upserted`` points in ``_upserts_total``); a failed one is not counted."""
+    start = time.perf_counter()
+    yield
+    INDEX_WRITE_SECONDS.labels(backend, kind).observe(time.perf_counter() - start)
+    INDEX_WRITES.labels(backend, kind).inc()
+    if upserted:
+        INDEX_UPSERTS.labels(backend).inc(upserted)
 
 
 @dataclass(frozen=True, slots=True)

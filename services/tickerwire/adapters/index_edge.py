@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -47,6 +46,7 @@ from tickerwire.adapters.index_common import (
     by_chunk_index,
     float_or_none,
     stored_fields,
+    timed_write,
     to_hit,
 )
 from tickerwire.core.closing import AsyncClosing
@@ -55,9 +55,6 @@ from tickerwire.core.logging import get_logger
 from tickerwire.core.metrics import (
     INDEX_DELETES,
     INDEX_POINTS,
-    INDEX_UPSERTS,
-    INDEX_WRITE_SECONDS,
-    INDEX_WRITES,
 )
 from tickerwire.core.ports import (
     IndexQuery,
@@ -250,11 +247,8 @@ class EdgeIndex(SearchTemplate, EdgeMaintenance, AsyncClosing):
         if not points:
             return
         async with self._write_lock:
-            start = time.perf_counter()
-            await self._run(self._upsert_sync, points)
-        INDEX_WRITE_SECONDS.labels(BACKEND, "upsert").observe(time.perf_counter() - start)
-        INDEX_WRITES.labels(BACKEND, "upsert").inc()
-        INDEX_UPSERTS.labels(BACKEND).inc(len(points))
+            with timed_write(BACKEND, "upsert", upserted=len(points)):
+                await self._run(self._upsert_sync, points)
 
     def _commits_sync(self, commits: Sequence[tuple[str, Sequence[str]]]) -> int:
         """One filtered delete per commit, in order; the deleted count is the drop in points.
@@ -292,11 +286,8 @@ class EdgeIndex(SearchTemplate, EdgeMaintenance, AsyncClosing):
         if not batch:
             return 0
         async with self._write_lock:
-            start = time.perf_counter()
-            deleted = await self._run(self._commits_sync, batch)
-        INDEX_WRITE_SECONDS.labels(BACKEND, "delete").observe(time.perf_counter() - start)
-        INDEX_WRITES.labels(BACKEND, "delete").inc()
-        return deleted
+            with timed_write(BACKEND, "delete"):
+                return await self._run(self._commits_sync, batch)
 
     async def refresh_payloads(self, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         """One filtered ``set_payload`` per point (a missing point matches nothing), as one
@@ -305,10 +296,8 @@ class EdgeIndex(SearchTemplate, EdgeMaintenance, AsyncClosing):
         if not batch:
             return
         async with self._write_lock:
-            start = time.perf_counter()
-            await self._run(self._refresh_sync, batch)
-        INDEX_WRITE_SECONDS.labels(BACKEND, "payload").observe(time.perf_counter() - start)
-        INDEX_WRITES.labels(BACKEND, "payload").inc()
+            with timed_write(BACKEND, "payload"):
+                await self._run(self._refresh_sync, batch)
 
     def _refresh_sync(self, batch: Sequence[tuple[UUID, dict[str, Any]]]) -> None:
         shard = self._live()

@@ -6,7 +6,6 @@ calls a server receives, used as the test double for this path (far too slow to 
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
@@ -25,6 +24,7 @@ from tickerwire.adapters.index_common import (
     by_chunk_index,
     float_or_none,
     stored_fields,
+    timed_write,
     to_hit,
 )
 from tickerwire.adapters.server_convert import (
@@ -42,9 +42,6 @@ from tickerwire.core.logging import get_logger
 from tickerwire.core.metrics import (
     INDEX_DELETES,
     INDEX_POINTS,
-    INDEX_UPSERTS,
-    INDEX_WRITE_SECONDS,
-    INDEX_WRITES,
 )
 from tickerwire.core.ports import (
     IndexQuery,
@@ -233,11 +230,8 @@ class ServerIndex(SearchTemplate, AsyncClosing):
         if not points:
             return
         structs = [server_struct(p) for p in points]
-        start = time.perf_counter()
-        await self._call(self._client.upsert(self._collection, structs, wait=True))
-        INDEX_WRITE_SECONDS.labels(BACKEND, "upsert").observe(time.perf_counter() - start)
-        INDEX_WRITES.labels(BACKEND, "upsert").inc()
-        INDEX_UPSERTS.labels(BACKEND).inc(len(points))
+        with timed_write(BACKEND, "upsert", upserted=len(points)):
+            await self._call(self._client.upsert(self._collection, structs, wait=True))
 
     async def refresh_payloads(self, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         """One ``batch_update_points`` request: a ``set_payload`` per point, selected by a
@@ -253,10 +247,10 @@ class ServerIndex(SearchTemplate, AsyncClosing):
         ]
         if not operations:
             return
-        start = time.perf_counter()
-        await self._call(self._client.batch_update_points(self._collection, operations, wait=True))
-        INDEX_WRITE_SECONDS.labels(BACKEND, "payload").observe(time.perf_counter() - start)
-        INDEX_WRITES.labels(BACKEND, "payload").inc()
+        with timed_write(BACKEND, "payload"):
+            await self._call(
+                self._client.batch_update_points(self._collection, operations, wait=True)
+            )
 
     async def apply_commits(self, commits: Sequence[tuple[str, Sequence[str]]]) -> int:
         """Apply the commits in order; return how many points went.
@@ -279,22 +273,20 @@ class ServerIndex(SearchTemplate, AsyncClosing):
         doomed_filter = models.Filter(
             should=[doc_filter(doc_id, sorted(kept)) for doc_id, kept in survivors.items()]
         )
-        start = time.perf_counter()
-        doomed = (
-            await self._call(
-                self._client.count(self._collection, count_filter=doomed_filter, exact=True)
-            )
-        ).count
-        if doomed:
-            operations: list[models.UpdateOperation] = [
-                models.DeleteOperation(delete=models.FilterSelector(filter=doc_filter(d, k)))
-                for d, k in batch
-            ]
-            await self._call(
-                self._client.batch_update_points(self._collection, operations, wait=True)
-            )
-        INDEX_WRITE_SECONDS.labels(BACKEND, "delete").observe(time.perf_counter() - start)
-        INDEX_WRITES.labels(BACKEND, "delete").inc()
+        with timed_write(BACKEND, "delete"):
+            doomed = (
+                await self._call(
+                    self._client.count(self._collection, count_filter=doomed_filter, exact=True)
+                )
+            ).count
+            if doomed:
+                operations: list[models.UpdateOperation] = [
+                    models.DeleteOperation(delete=models.FilterSelector(filter=doc_filter(d, k)))
+                    for d, k in batch
+                ]
+                await self._call(
+                    self._client.batch_update_points(self._collection, operations, wait=True)
+                )
         INDEX_DELETES.labels(BACKEND).inc(doomed)
         return doomed
 
