@@ -24,8 +24,8 @@ from typing import Any
 from common.kept_index import open_kept_index
 from tickerwire.core.ports import ScoredHit, SearchFilters, VectorIndex
 from tickerwire.evaluation import MODES, corpus_documents, dedupe, mean_scores, score
-from tickerwire.query.search import SearchService
 from tickerwire.query.payload_match import parse_fiscal_period
+from tickerwire.query.search import SearchService
 
 
 class PayloadFromCorpus:
