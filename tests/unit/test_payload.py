@@ -8,26 +8,18 @@ from datetime import datetime
 from tickerwire.core.payload import IndexPayload
 from tickerwire.core.records import VectorRecord
 from tickerwire.core.schemas import schema_dir
+from tickerwire.query.search import HIT_FIELDS
 
-BASE_KEYS = set(
-    [
-        "doc_id",
-        "chunk_id",
-        "chunk_index",
-        "version",
-        "text",
-        "title",
-        "url",
-        "source",
-        "doc_type",
-        "tickers",
-        "language",
-        "published_at",
-        "published_ts",
-        "indexed_ts",
-        "model",
-    ]
-)
+#: Every field a search hit shows (query/search.py), and what the index adds for filtering,
+#: ordering and provenance.
+BASE_KEYS = {
+    *HIT_FIELDS,
+    "version",
+    "language",
+    "published_ts",
+    "indexed_ts",
+    "model",
+}
 
 
 def _vector(**facts: object) -> VectorRecord:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -28,9 +30,15 @@ def _broker() -> LocalBroker:
         raise typer.Exit(2) from exc
 
 
-def _fail(exc: TickerwireError) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {exc.reason}")
-    return typer.Exit(1)
+@contextmanager
+def _local_broker() -> Iterator[LocalBroker]:
+    """The local broker of the settings; its errors end the command with status 1 and the
+    reason on stderr."""
+    try:
+        yield _broker()
+    except TickerwireError as exc:
+        _err.print(f"[red]error:[/red] {exc.reason}")
+        raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -40,11 +48,8 @@ def up(
     ] = 90.0,
 ) -> None:
     """Start the broker (fetching its jars on first use); a no-op when it already runs."""
-    broker = _broker()
-    try:
+    with _local_broker() as broker:
         result = broker.up(timeout)
-    except TickerwireError as exc:
-        raise _fail(exc) from exc
     status = result.status
     if result.started:
         _out.print(
@@ -62,11 +67,8 @@ def down(
     ] = 30.0,
 ) -> None:
     """Stop the broker started by `kafka up` (SIGTERM, then SIGKILL after the timeout)."""
-    broker = _broker()
-    try:
+    with _local_broker() as broker:
         stopped = broker.down(timeout)
-    except TickerwireError as exc:
-        raise _fail(exc) from exc
     _out.print("kafka stopped" if stopped else "kafka was not running")
 
 
@@ -80,11 +82,8 @@ def _describe(status: BrokerStatus) -> str:
 @app.command()
 def status() -> None:
     """Show whether the broker runs; exit code 0 when it runs, 3 when it is stopped."""
-    broker = _broker()
-    try:
+    with _local_broker() as broker:
         current = broker.status()
-    except TickerwireError as exc:
-        raise _fail(exc) from exc
     _out.print(f"kafka {_describe(current)}")
     if not current.running:
         raise typer.Exit(3)
