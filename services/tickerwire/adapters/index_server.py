@@ -138,19 +138,27 @@ class ServerIndex(SearchTemplate, AsyncClosing):
         Raises ConfigError when the existing collection's dense size differs from ``dim``.
         """
         name = self._collection
-        physical = await self.live_collection() if self._aliased else name
-        if physical is not None and not await self._call(self._client.collection_exists(physical)):
-            physical = None if self._aliased else physical
-        if physical is None or not await self._call(self._client.collection_exists(physical)):
-            physical = physical or generation_name(name, 1)
+        if self._aliased:
+            found = await self.live_collection()  # the alias's target, or a plain collection
+            physical = found or generation_name(name, 1)
+            created = found is None
+        else:
+            physical = name
+            created = not await self._call(self._client.collection_exists(name))
+        if created:
             await self._create(physical, dim)
             if self._aliased:
-                await self._call(
-                    self._client.update_collection_aliases(
-                        change_aliases_operations=[_create_alias(name, physical)]
+                try:
+                    await self._call(
+                        self._client.update_collection_aliases(
+                            change_aliases_operations=[_create_alias(name, physical)]
+                        )
                     )
-                )
-            log.info("qdrant_collection_created", collection=physical, alias=self._aliased and name)
+                except VectorIndexError:
+                    if await self.live_collection() is None:
+                        raise  # not another process starting at the same time
+            alias = name if self._aliased else None
+            log.info("qdrant_collection_created", collection=physical, alias=alias)
         else:
             info = await self._call(self._client.get_collection(physical))
             vectors = info.config.params.vectors
@@ -169,6 +177,14 @@ class ServerIndex(SearchTemplate, AsyncClosing):
                 )
 
     async def _create(self, physical: str, dim: int) -> None:
+        """Create ``physical``; another process creating it at the same moment is fine."""
+        try:
+            await self._create_now(physical, dim)
+        except VectorIndexError:
+            if not await self._call(self._client.collection_exists(physical)):
+                raise
+
+    async def _create_now(self, physical: str, dim: int) -> None:
         await self._call(
             self._client.create_collection(
                 physical,
