@@ -59,9 +59,7 @@ def test_a_killed_reindex_resumes_at_its_checkpoint(module_broker: str, tmp_path
     log = (tmp_path / "reindex-1.log").open("wb")
     proc = subprocess.Popen([str(cli), "reindex"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_until(
-            lambda: checkpointed(checkpoint) >= 12, 120, "the first batches", interval=0.05
-        )
+        wait_until(lambda: checkpointed(checkpoint) >= 12, 120, "the first batches", interval=0.05)
         os.kill(proc.pid, signal.SIGKILL)  # the pid recorded at start, nothing else
         proc.wait(timeout=30)
     finally:
