@@ -8,6 +8,7 @@ way every topic of ``schemas/topics.yaml`` exists before the first test runs.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
@@ -81,6 +82,15 @@ def module_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 # Secret scanning (issue 13, "Security"): the secrets tests register (tests/secret_scan.py) must
 # never appear in what a test printed or logged, nor in the logs of the processes it started.
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_after_each_test() -> Iterator[None]:
+    """Collect garbage when each test ends, so that a socket, transport or task a test leaks is
+    reported (warnings are errors) in the teardown of the test that leaked it, not in whichever
+    later test the collector happens to run during."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session", autouse=True)
