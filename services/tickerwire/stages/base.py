@@ -7,7 +7,7 @@ so they can be tested without faust; the faust glue lives in :mod:`tickerwire.st
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 import structlog
@@ -51,15 +51,7 @@ class InMsg:
 
     def original(self) -> DlqOriginal:
         """The DLQ description of this record, with its exact bytes."""
-        return DlqOriginal.from_message(
-            topic=self.topic,
-            value=self.value,
-            key=self.key,
-            partition=self.partition,
-            offset=self.offset,
-            timestamp_ms=self.timestamp_ms,
-            headers=list(self.headers),
-        )
+        return DlqOriginal.from_message(**{f.name: getattr(self, f.name) for f in fields(self)})
 
     def log_context(self) -> dict[str, Any]:
         """Context to bind on every log line about this record."""
