@@ -65,8 +65,6 @@ class OpenAIAdapter(AsyncClosing):
         own = {argument: getattr(settings, field) for argument, field in cls.SETTINGS.items()}
         return cls(**connection(settings, **(own | overrides)))
 
-    async def aclose(self) -> None:
-        """Close the HTTP client; idempotent."""
-        if not self._closed:
-            self._closed = True
-            await self._client.close()
+    async def _close(self) -> None:
+        """Close the HTTP client."""
+        await self._client.close()
