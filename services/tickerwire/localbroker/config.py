@@ -164,7 +164,7 @@ class BrokerConfig:
         self.pid_file = self.data_dir / "broker.pid"
         self.pom_path = self.deploy_dir / "pom.xml"
 
-    # Address -------------------------------------------------------------------------------------
+    # Address -----------------------------------------------------------------------------------
 
     @property
     def bootstrap(self) -> str:
