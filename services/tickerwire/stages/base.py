@@ -21,6 +21,7 @@ __all__ = [
     "DLQ_TOPIC",
     "RAW_TOPIC",
     "VECTORS_TOPIC",
+    "CollectingSender",
     "DeadLetters",
     "InMsg",
     "OutMsg",
@@ -77,6 +78,22 @@ class Sender(Protocol):
     """Produces records; returns only once every record is acknowledged by Kafka."""
 
     async def send_all(self, msgs: Sequence[OutMsg]) -> None: ...
+
+
+class CollectingSender:
+    """A Sender that keeps what it is asked to send, in order: for stages chained in memory
+    (``tickerwire reindex``) and for tests."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutMsg] = []
+
+    async def send_all(self, msgs: Sequence[OutMsg]) -> None:
+        self.sent.extend(msgs)
+
+    def take(self) -> list[OutMsg]:
+        """What was sent since the last take, forgotten here."""
+        out, self.sent = self.sent, []
+        return out
 
 
 @dataclass
