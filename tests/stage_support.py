@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import uuid4
 
 from tickerwire.core.records import ChunkRecord, DlqRecord
 from tickerwire.core.topics import CHUNKS_TOPIC, DLQ_TOPIC
-from tickerwire.stages.base import InMsg, OutMsg
+from tickerwire.stages.base import CollectingSender, InMsg
 
 
-class ListSender:
+class ListSender(CollectingSender):
     """Records every message it is asked to send."""
-
-    def __init__(self) -> None:
-        self.sent: list[OutMsg] = []
-
-    async def send_all(self, msgs: Sequence[OutMsg]) -> None:
-        self.sent.extend(msgs)
 
     def dead(self) -> list[DlqRecord]:
         return [DlqRecord.from_bytes(m.value) for m in self.sent if m.topic == DLQ_TOPIC]

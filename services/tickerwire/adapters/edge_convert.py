@@ -7,23 +7,13 @@ the Edge index hands to the binding is built here, so :mod:`index_edge` only orc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
 from uuid import UUID
 
 import qdrant_edge as qe
 
-from tickerwire.adapters.index_common import (
-    DENSE,
-    SPARSE,
-    AnyOfCond,
-    Condition,
-    IsEmptyCond,
-    MatchAnyCond,
-    filter_conditions,
-    stored_payload,
-)
+from tickerwire.adapters.index_common import DENSE, SPARSE, FilterBuilder, stored_payload
 from tickerwire.core.errors import VectorIndexError
-from tickerwire.core.ports import Point, SearchFilters, SparseVector
+from tickerwire.core.ports import Point, SparseVector
 
 #: Payload-index kind (index_common.PAYLOAD_INDEXES) -> Edge schema type.
 EDGE_SCHEMAS = {
@@ -42,30 +32,37 @@ def edge_id(point_id: str) -> UUID:
         raise VectorIndexError(f"point id {point_id!r} is not a UUID") from exc
 
 
-#: One condition of an Edge filter.
-EdgeCondition = qe.FieldCondition | qe.IsEmptyCondition | qe.Filter
+#: A condition of an Edge filter.
+EdgeCondition = (
+    qe.FieldCondition
+    | qe.IsEmptyCondition
+    | qe.IsNullCondition
+    | qe.HasIdCondition
+    | qe.HasVectorCondition
+    | qe.NestedCondition
+    | qe.Filter
+)
 
 
-def edge_condition(cond: Condition) -> EdgeCondition:
-    """The Edge condition for a neutral condition."""
-    if isinstance(cond, IsEmptyCond):
-        return qe.IsEmptyCondition(cond.key)
-    if isinstance(cond, AnyOfCond):
-        return qe.Filter(
-            should=[qe.Filter(must=[edge_condition(c) for c in option]) for option in cond.options]
-        )
-    if isinstance(cond, MatchAnyCond):
-        values = cast("list[str] | list[int]", list(cond.values))
-        return qe.FieldCondition(cond.key, match=qe.MatchAny(values))
-    return qe.FieldCondition(cond.key, range=qe.RangeFloat(gte=cond.gte, lt=cond.lt, lte=cond.lte))
+class _EdgeFilters(FilterBuilder[EdgeCondition, qe.Filter]):
+    def match_any(self, key: str, values: list[str] | list[int]) -> qe.FieldCondition:
+        return qe.FieldCondition(key, match=qe.MatchAny(values))
+
+    def in_range(self, key: str, bounds: dict[str, float | None]) -> qe.FieldCondition:
+        return qe.FieldCondition(key, range=qe.RangeFloat(**bounds))
+
+    def is_empty(self, key: str) -> qe.IsEmptyCondition:
+        return qe.IsEmptyCondition(key)
+
+    def all_of(self, conds: list[EdgeCondition]) -> qe.Filter:
+        return qe.Filter(must=conds)
+
+    def any_of(self, filters: list[qe.Filter]) -> qe.Filter:
+        return qe.Filter(should=list(filters))
 
 
-def edge_filter(filters: SearchFilters | None) -> qe.Filter | None:
-    """The Edge filter for ``filters`` (None when nothing is filtered)."""
-    conds = filter_conditions(filters)
-    if not conds:
-        return None
-    return qe.Filter(must=[edge_condition(c) for c in conds])
+#: The Edge filter for search filters (None when nothing is filtered).
+edge_filter = _EdgeFilters().filter
 
 
 def doc_filter(doc_id: str, keep: Sequence[str] = ()) -> qe.Filter:

@@ -268,11 +268,8 @@ class LocalEmbedder(BatchEmbedder, AsyncClosing):
         """A semantic-text-splitter over this model's tokenizer (same counts as count_tokens)."""
         return TextSplitter.from_huggingface_tokenizer(self._counter, capacity, overlap)
 
-    async def aclose(self) -> None:
-        """Stop the worker thread and drop the session; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
+        """Stop the worker thread and drop the session."""
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._session = None
 

@@ -14,7 +14,7 @@ import email.utils
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import openai
@@ -23,8 +23,7 @@ from pydantic import SecretStr
 from semantic_text_splitter import TextSplitter
 
 from tickerwire.adapters.embed_common import BatchEmbedder
-from tickerwire.adapters.openai_client import connection, openai_client
-from tickerwire.core.closing import AsyncClosing
+from tickerwire.adapters.openai_client import OpenAIAdapter
 from tickerwire.core.errors import (
     ConfigError,
     EmbeddingError,
@@ -39,7 +38,6 @@ from tickerwire.core.metrics import (
     OPENAI_TOKENS,
 )
 from tickerwire.core.ports import Splitter
-from tickerwire.core.settings import Settings
 
 ENDPOINT = "embeddings"
 #: Per-input limit of every OpenAI embedding model, in tokens.
@@ -148,7 +146,7 @@ def _server_reason(exc: openai.APIStatusError) -> str:
     return f"HTTP {exc.status_code}: {exc.message}"
 
 
-class OpenAIEmbedder(BatchEmbedder, AsyncClosing):
+class OpenAIEmbedder(BatchEmbedder, OpenAIAdapter):
     """Embeddings from the OpenAI API or an OpenAI-compatible server.
 
     429, 408, 409, 5xx, timeouts and connection errors raise EmbeddingTransientError (with the
@@ -157,6 +155,13 @@ class OpenAIEmbedder(BatchEmbedder, AsyncClosing):
     the record's): those raise EmbeddingRejectedError, a ConfigError that stops the worker.
     Nothing is retried here.
     """
+
+    SETTINGS: ClassVar[Mapping[str, str]] = {
+        "model": "openai_embedding_model",
+        "dimensions": "openai_dimensions",
+        "max_concurrency": "openai_max_concurrency",
+        "timeout_s": "openai_timeout_s",
+    }
 
     def __init__(
         self,
@@ -177,13 +182,17 @@ class OpenAIEmbedder(BatchEmbedder, AsyncClosing):
             raise ConfigError(
                 f"unknown embedding dimension for model {model!r}: set TICKERWIRE_OPENAI_DIMENSIONS"
             )
-        if api_key is None and base_url is None:
-            raise ConfigError("OPENAI_API_KEY is not set (needed for the OpenAI API)")
+        super().__init__(
+            api_key=api_key,
+            base_url=base_url,
+            model=model,
+            timeout_s=timeout_s,
+            needed_for="the OpenAI API",
+        )
         if not 1 <= max_request_inputs <= MAX_INPUTS_PER_REQUEST:
             raise ValueError(f"max_request_inputs must be in [1, {MAX_INPUTS_PER_REQUEST}]")
         if max_request_tokens < MAX_INPUT_TOKENS:
             raise ValueError(f"max_request_tokens must be >= {MAX_INPUT_TOKENS}")
-        self._model = model
         self._dim = dimensions or MODEL_DIMS[model]
         self._send_dimensions = dimensions is not None and model.startswith(_SHORTENABLE)
         self._max_request_tokens = max_request_tokens
@@ -192,20 +201,6 @@ class OpenAIEmbedder(BatchEmbedder, AsyncClosing):
         self._price = prices.get(model)
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._counter = TokenCounter(model)
-        self._base_url = base_url
-        self._client = openai_client(api_key, base_url, timeout_s)
-        self._closed = False
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> OpenAIEmbedder:
-        """Build from settings (openai_* fields); keyword overrides win."""
-        own = {
-            "model": settings.openai_embedding_model,
-            "dimensions": settings.openai_dimensions,
-            "max_concurrency": settings.openai_max_concurrency,
-            "timeout_s": settings.openai_timeout_s,
-        }
-        return cls(**connection(settings, **(own | overrides)))
 
     def __repr__(self) -> str:
         return (
@@ -246,13 +241,6 @@ class OpenAIEmbedder(BatchEmbedder, AsyncClosing):
                 pass
         counter: Callable[[str], int] = self._counter.count
         return TextSplitter.from_callback(counter, capacity, overlap)
-
-    async def aclose(self) -> None:
-        """Close the HTTP client; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        await self._client.close()
 
     # --- internals -------------------------------------------------------------------------
 

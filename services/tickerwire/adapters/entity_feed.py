@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass, field
 
 import structlog
 from aiokafka import TopicPartition
@@ -27,6 +28,7 @@ log = structlog.get_logger("tickerwire.adapters.entity_feed")
 _RETRY_S = 2.0
 
 
+@dataclass(eq=False)
 class EntityFeed:
     """Follows the entities topic into ``registry``; an async context manager.
 
@@ -34,19 +36,12 @@ class EntityFeed:
     folded in (immediately for an empty or missing topic).
     """
 
-    def __init__(
-        self,
-        bootstrap: KafkaConnection,
-        registry: EntityRegistry,
-        *,
-        topic: str = ENTITIES_TOPIC,
-    ) -> None:
-        self._bootstrap = bootstrap
-        self._registry = registry
-        self._topic = topic
-        self._task: asyncio.Task[None] | None = None
-        self.caught_up = asyncio.Event()
-        self.records = 0
+    bootstrap: KafkaConnection = field(repr=False)  # may hold a password
+    registry: EntityRegistry = field(repr=False)
+    topic: str = field(default=ENTITIES_TOPIC, kw_only=True)
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    records: int = field(default=0, init=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def __aenter__(self) -> EntityFeed:
         await self.start()
@@ -75,9 +70,9 @@ class EntityFeed:
         except PermanentError as exc:
             log.warning("entity_record_unreadable", reason=exc.reason)
             return
-        self._registry.observe(EntityObservation(ticker=rec.ticker, name=rec.name))
+        self.registry.observe(EntityObservation(ticker=rec.ticker, name=rec.name))
         self.records += 1
-        ENTITIES_KNOWN.set(len(self._registry))
+        ENTITIES_KNOWN.set(len(self.registry))
 
     async def _run(self) -> None:
         while True:
@@ -90,15 +85,15 @@ class EntityFeed:
                 await asyncio.sleep(_RETRY_S)
 
     async def _follow(self) -> None:
-        parts = await topic_partitions(self._bootstrap, self._topic)
+        parts = await topic_partitions(self.bootstrap, self.topic)
         while not parts:
             self.caught_up.set()  # nothing to read yet: questions go on with what is known
             await asyncio.sleep(_RETRY_S)
-            parts = await topic_partitions(self._bootstrap, self._topic)
-        consumer = history_reader(self._bootstrap)
+            parts = await topic_partitions(self.bootstrap, self.topic)
+        consumer = history_reader(self.bootstrap)
         await consumer.start()
         try:
-            tps = [TopicPartition(self._topic, p) for p in parts]
+            tps = [TopicPartition(self.topic, p) for p in parts]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             end = await consumer.end_offsets(tps)

@@ -6,6 +6,7 @@ filter means the same thing on both and the contract suite can compare them id f
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import dataclasses
@@ -13,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from tickerwire.core.errors import ValidationError
 from tickerwire.core.metrics import INDEX_UPSERTS, INDEX_WRITE_SECONDS, INDEX_WRITES
@@ -161,6 +162,47 @@ def filter_conditions(filters: SearchFilters | None) -> list[Condition]:
     if filters.as_of is not None:
         conds.append(RangeCond("published_ts", lte=to_epoch(filters.as_of)))
     return conds
+
+
+C = TypeVar("C")
+F = TypeVar("F")
+
+
+class FilterBuilder(abc.ABC, Generic[C, F]):
+    """Builds one back end's filter from the neutral conditions: the walk over the conditions is
+    here, once; a back end says only how each kind of condition is spelled in its client types
+    (``C`` a condition, ``F`` a filter, which is also a condition where one nests)."""
+
+    @abc.abstractmethod
+    def match_any(self, key: str, values: list[str] | list[int]) -> C: ...
+
+    @abc.abstractmethod
+    def in_range(self, key: str, bounds: dict[str, float | None]) -> C:
+        """``bounds``: ``gte``, ``lt`` and ``lte``, None where open."""
+
+    @abc.abstractmethod
+    def is_empty(self, key: str) -> C: ...
+
+    @abc.abstractmethod
+    def all_of(self, conds: list[C | F]) -> F: ...
+
+    @abc.abstractmethod
+    def any_of(self, filters: list[F]) -> F: ...
+
+    def condition(self, cond: Condition) -> C | F:
+        """The back end's condition for ``cond``."""
+        if isinstance(cond, AnyOfCond):
+            return self.any_of([self.all_of([self.condition(c) for c in o]) for o in cond.options])
+        if isinstance(cond, IsEmptyCond):
+            return self.is_empty(cond.key)
+        if isinstance(cond, MatchAnyCond):
+            return self.match_any(cond.key, cast("list[str] | list[int]", list(cond.values)))
+        return self.in_range(cond.key, {"gte": cond.gte, "lt": cond.lt, "lte": cond.lte})
+
+    def filter(self, filters: SearchFilters | None) -> F | None:
+        """The back end's filter for ``filters``; None when nothing is filtered."""
+        conds = filter_conditions(filters)
+        return self.all_of([self.condition(c) for c in conds]) if conds else None
 
 
 def check_search_args(

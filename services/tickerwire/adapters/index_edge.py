@@ -197,11 +197,8 @@ class EdgeIndex(SearchTemplate, EdgeMaintenance, AsyncClosing):
             if child.is_dir() and child != self._shard_dir:
                 shutil.rmtree(child, ignore_errors=True)
 
-    async def aclose(self) -> None:
-        """Flush and close the shard, stop the executor and release the lock; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
+        """Flush and close the shard, stop the executor and release the lock."""
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.get_running_loop().run_in_executor(executor, self._close_sync)

@@ -440,10 +440,7 @@ class ServerIndex(SearchTemplate, AsyncClosing):
         """Always False: ``tickerwire reindex`` swaps the collection alias itself."""
         return False
 
-    async def aclose(self) -> None:
-        """Close the client (when this index opened it); idempotent."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
+        """Close the client (when this index opened it)."""
         if self._owns_client:
             await self._client.close()

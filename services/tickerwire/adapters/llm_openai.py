@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import openai
 from openai.types.chat import (
@@ -27,13 +27,11 @@ from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
-from tickerwire.adapters.openai_client import connection, openai_client
-from tickerwire.core.closing import AsyncClosing
-from tickerwire.core.errors import AnswerModelError, ConfigError
+from tickerwire.adapters.openai_client import OpenAIAdapter
+from tickerwire.core.errors import AnswerModelError
 from tickerwire.core.logging import get_logger
 from tickerwire.core.metrics import OPENAI_COST, OPENAI_REQUESTS, OPENAI_TOKENS, QUERY_SECONDS
 from tickerwire.core.ports import Passage, Usage
-from tickerwire.core.settings import Settings
 
 ENDPOINT = "chat"
 #: USD per million tokens, (input, output).
@@ -92,8 +90,16 @@ class _RetriableError(Exception):
     """A transient chat API failure (429, 5xx, timeout, connection), retried by tenacity."""
 
 
-class OpenAIAnswerer(AsyncClosing):
+class OpenAIAnswerer(OpenAIAdapter):
     """Streams answers from an OpenAI-compatible chat completions API."""
+
+    SETTINGS: ClassVar[Mapping[str, str]] = {
+        "model": "llm_model",
+        "temperature": "llm_temperature",
+        "timeout_s": "llm_timeout_s",
+        "max_retries": "llm_max_retries",
+        "max_tokens": "llm_max_tokens",
+    }
 
     def __init__(
         self,
@@ -109,9 +115,13 @@ class OpenAIAnswerer(AsyncClosing):
         backoff_max_s: float = 8.0,
         prices: Mapping[str, tuple[float, float]] = CHAT_PRICES,
     ) -> None:
-        if api_key is None and base_url is None:
-            raise ConfigError("OPENAI_API_KEY is not set (needed for TICKERWIRE_LLM=openai)")
-        self._model = model
+        super().__init__(
+            api_key=api_key,
+            base_url=base_url,
+            model=model,
+            timeout_s=timeout_s,
+            needed_for="TICKERWIRE_LLM=openai",
+        )
         self._temperature = temperature
         self._max_tokens = max_tokens
         self._attempts = max_retries + 1
@@ -119,20 +129,6 @@ class OpenAIAnswerer(AsyncClosing):
             multiplier=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s
         )
         self._price = prices.get(model)
-        self._client = openai_client(api_key, base_url, timeout_s)
-        self._closed = False
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> OpenAIAnswerer:
-        """Build from settings (llm_* and the OpenAI connection); keyword overrides win."""
-        own = {
-            "model": settings.llm_model,
-            "temperature": settings.llm_temperature,
-            "timeout_s": settings.llm_timeout_s,
-            "max_retries": settings.llm_max_retries,
-            "max_tokens": settings.llm_max_tokens,
-        }
-        return cls(**connection(settings, **(own | overrides)))
 
     def __repr__(self) -> str:
         return f"OpenAIAnswerer(model={self._model!r})"
@@ -141,12 +137,6 @@ class OpenAIAnswerer(AsyncClosing):
     def name(self) -> str:
         """``openai:<model>``."""
         return f"openai:{self._model}"
-
-    async def aclose(self) -> None:
-        """Close the HTTP client; idempotent."""
-        if not self._closed:
-            self._closed = True
-            await self._client.close()
 
     async def answer(
         self, question: str, passages: Sequence[Passage]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
 
 import openai
 from pydantic import SecretStr
 
+from tickerwire.core.closing import AsyncClosing
+from tickerwire.core.errors import ConfigError
 from tickerwire.core.settings import Settings
 
 
@@ -30,3 +33,38 @@ def connection(settings: Settings, **arguments: Any) -> dict[str, Any]:
     """Constructor arguments of an OpenAI adapter: the connection of ``settings`` (key, base
     URL), then ``arguments`` (the adapter's own settings and the caller's overrides)."""
     return {"api_key": settings.openai_api_key, "base_url": settings.openai_base_url, **arguments}
+
+
+class OpenAIAdapter(AsyncClosing):
+    """What the embedding and chat adapters share: the key check, the model, the client (built
+    by :func:`openai_client`) and closing it."""
+
+    def __init__(
+        self,
+        *,
+        api_key: SecretStr | None,
+        base_url: str | None,
+        model: str,
+        timeout_s: float,
+        needed_for: str,
+    ) -> None:
+        if api_key is None and base_url is None:
+            raise ConfigError(f"OPENAI_API_KEY is not set (needed for {needed_for})")
+        self._model = model
+        self._base_url = base_url
+        self._client = openai_client(api_key, base_url, timeout_s)
+        self._closed = False
+
+    #: Constructor argument -> the Settings field it is read from by :meth:`from_settings`.
+    SETTINGS: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> Self:
+        """Build from ``settings``: the connection (key, base URL) and the fields named in
+        :attr:`SETTINGS`; keyword overrides win."""
+        own = {argument: getattr(settings, field) for argument, field in cls.SETTINGS.items()}
+        return cls(**connection(settings, **(own | overrides)))
+
+    async def _close(self) -> None:
+        """Close the HTTP client."""
+        await self._client.close()

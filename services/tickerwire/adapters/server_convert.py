@@ -7,17 +7,8 @@ from collections.abc import Sequence
 
 from qdrant_client import models
 
-from tickerwire.adapters.index_common import (
-    DENSE,
-    SPARSE,
-    AnyOfCond,
-    Condition,
-    IsEmptyCond,
-    MatchAnyCond,
-    filter_conditions,
-    stored_payload,
-)
-from tickerwire.core.ports import Point, SearchFilters, SparseVector
+from tickerwire.adapters.index_common import DENSE, SPARSE, FilterBuilder, stored_payload
+from tickerwire.core.ports import Point, SparseVector
 
 SERVER_SCHEMAS = {
     "keyword": models.PayloadSchemaType.KEYWORD,
@@ -27,29 +18,25 @@ SERVER_SCHEMAS = {
 SERVER_DIRECTIONS = {"asc": models.Direction.ASC, "desc": models.Direction.DESC}
 
 
-def server_condition(cond: Condition) -> models.Condition:
-    """The qdrant-client condition of one back-end-neutral condition."""
-    if isinstance(cond, IsEmptyCond):
-        return models.IsEmptyCondition(is_empty=models.PayloadField(key=cond.key))
-    if isinstance(cond, AnyOfCond):
-        return models.Filter(
-            should=[
-                models.Filter(must=[server_condition(c) for c in option]) for option in cond.options
-            ]
-        )
-    if isinstance(cond, MatchAnyCond):
-        return models.FieldCondition(key=cond.key, match=models.MatchAny(any=list(cond.values)))
-    return models.FieldCondition(
-        key=cond.key, range=models.Range(gte=cond.gte, lt=cond.lt, lte=cond.lte)
-    )
+class _ServerFilters(FilterBuilder[models.Condition, models.Filter]):
+    def match_any(self, key: str, values: list[str] | list[int]) -> models.Condition:
+        return models.FieldCondition(key=key, match=models.MatchAny(any=values))
+
+    def in_range(self, key: str, bounds: dict[str, float | None]) -> models.Condition:
+        return models.FieldCondition(key=key, range=models.Range(**bounds))
+
+    def is_empty(self, key: str) -> models.Condition:
+        return models.IsEmptyCondition(is_empty=models.PayloadField(key=key))
+
+    def all_of(self, conds: list[models.Condition | models.Filter]) -> models.Filter:
+        return models.Filter(must=conds)
+
+    def any_of(self, filters: list[models.Filter]) -> models.Filter:
+        return models.Filter(should=list(filters))
 
 
-def server_filter(filters: SearchFilters | None) -> models.Filter | None:
-    """The qdrant-client filter for ``filters`` (None when nothing is filtered)."""
-    conds = filter_conditions(filters)
-    if not conds:
-        return None
-    return models.Filter(must=[server_condition(c) for c in conds])
+#: The qdrant-client filter for search filters (None when nothing is filtered).
+server_filter = _ServerFilters().filter
 
 
 def doc_filter(doc_id: str, keep: Sequence[str] = ()) -> models.Filter:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -41,11 +41,14 @@ def _local_broker() -> Iterator[LocalBroker]:
         raise typer.Exit(1) from exc
 
 
+def _seconds(help_text: str) -> Any:
+    """A ``--timeout`` option in seconds (at least 1)."""
+    return typer.Option(help=help_text, min=1)
+
+
 @app.command()
 def up(
-    timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the broker to answer.", min=1)
-    ] = 90.0,
+    timeout: Annotated[float, _seconds("Seconds to wait for the broker to answer.")] = 90.0,
 ) -> None:
     """Start the broker (fetching its jars on first use); a no-op when it already runs."""
     with _local_broker() as broker:
@@ -63,7 +66,7 @@ def up(
 @app.command()
 def down(
     timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for a clean shutdown before SIGKILL.", min=1)
+        float, _seconds("Seconds to wait for a clean shutdown before SIGKILL.")
     ] = 30.0,
 ) -> None:
     """Stop the broker started by `kafka up` (SIGTERM, then SIGKILL after the timeout)."""

@@ -7,10 +7,23 @@ from typing import Self
 
 
 class AsyncClosing:
-    """``async with resource:`` closes it on exit; subclasses give an idempotent ``aclose``."""
+    """``async with resource:`` closes it on exit.
+
+    A subclass either gives ``_close`` and sets ``self._closed = False`` in its constructor
+    (``aclose`` then runs ``_close`` once, however often it is called), or overrides an
+    idempotent ``aclose`` itself.
+    """
+
+    _closed: bool
 
     async def aclose(self) -> None:
         """Release the resource; safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._close()
+
+    async def _close(self) -> None:
         raise NotImplementedError
 
     async def __aenter__(self) -> Self:

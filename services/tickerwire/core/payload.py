@@ -9,7 +9,7 @@ Readers get the stored object back as ``ScoredHit.payload``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -49,23 +49,8 @@ class IndexPayload:
     @classmethod
     def from_vector(cls, rec: VectorRecord, indexed_ts: float) -> IndexPayload:
         """The payload of ``rec``'s point, indexed at ``indexed_ts`` (epoch seconds)."""
-        return cls(
-            doc_id=rec.doc_id,
-            chunk_id=str(rec.chunk_id),
-            chunk_index=rec.chunk_index,
-            version=rec.version,
-            text=rec.text,
-            title=rec.title,
-            url=rec.url,
-            source=rec.source,
-            doc_type=rec.doc_type,
-            tickers=rec.tickers,
-            published_at=rec.published_at,
-            indexed_ts=indexed_ts,
-            language=rec.language,
-            model=rec.model,
-            facts=rec.facts,
-        )
+        values = {name: getattr(rec, name) for name in _FROM_RECORD}
+        return cls(chunk_id=str(rec.chunk_id), indexed_ts=indexed_ts, **values)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object the index stores (facts flattened in, unset facts left out)."""
@@ -77,20 +62,16 @@ class IndexPayload:
             "indexed_ts": float(self.indexed_ts),
             "model": self.model,
         }
-        payload.update(
-            document_payload(
-                version=self.version,
-                title=self.title,
-                url=self.url,
-                source=self.source,
-                doc_type=self.doc_type,
-                tickers=self.tickers,
-                language=self.language,
-                published_at=self.published_at,
-                facts=self.facts,
-            )
-        )
+        payload.update(document_payload(**{name: getattr(self, name) for name in _DOCUMENT}))
         return payload
+
+
+#: The fields a vector record carries under the payload's names (all but the two computed ones).
+_FROM_RECORD = tuple(
+    f.name for f in fields(IndexPayload) if f.name not in {"chunk_id", "indexed_ts"}
+)
+#: The document's fields of the payload: what :func:`document_payload` takes.
+_DOCUMENT = ("version", *DocumentFields.model_fields)
 
 
 def document_payload(

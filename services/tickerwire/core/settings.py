@@ -372,14 +372,8 @@ class Settings(BaseSettings):
 
     def hybrid_params(self) -> HybridParams:
         """The fusion parameters of hybrid search."""
-        return HybridParams(
-            rrf_k=self.hybrid_rrf_k,
-            dense_weight=self.hybrid_dense_weight,
-            sparse_weight=self.hybrid_sparse_weight,
-            prefetch=self.hybrid_prefetch,
-            fusion=self.hybrid_fusion,
-            dense_share=self.hybrid_dense_share,
-        )
+        names = HybridParams.__dataclass_fields__
+        return HybridParams(**{name: getattr(self, f"hybrid_{name}") for name in names})
 
     @property
     def kafka_dir(self) -> Path:

@@ -16,6 +16,7 @@ from rich.console import Console
 from tickerwire.adapters.kafka_options import KafkaConnection, describe
 from tickerwire.core.errors import ConfigError
 from tickerwire.core.settings import Settings
+from tickerwire.core.waiting import wait_for
 from tickerwire.evaluation.answers import (
     DEFAULT_ANSWER_QUESTIONS,
     answer_all,
@@ -122,16 +123,17 @@ def run_eval(
             sent = progress.add_task("produce", total=len(docs))
             done = progress.add_task("index", total=len(docs))
             asyncio.run(_produce(bootstrap, docs, lambda n: progress.advance(sent, n)))
-            deadline = time.monotonic() + ingest_timeout_s
-            while True:
-                applied = worker.metric("tickerwire_index_commits_applied_total")
-                dead = worker.metric("tickerwire_dlq_records_total")
+            running, dead = worker, 0.0
+
+            def ingested() -> bool:
+                nonlocal dead
+                applied = running.metric("tickerwire_index_commits_applied_total")
+                dead = running.metric("tickerwire_dlq_records_total")
                 progress.update(done, completed=min(applied + dead, len(docs)))
-                if applied + dead >= len(docs):
-                    break
-                if time.monotonic() > deadline:
-                    raise ConfigError(f"ingest did not finish in {ingest_timeout_s:.0f}s")
-                time.sleep(1.0)
+                return applied + dead >= len(docs)
+
+            if not wait_for(ingested, ingest_timeout_s, 1.0):
+                raise ConfigError(f"ingest did not finish in {ingest_timeout_s:.0f}s")
         info["ingest_seconds"] = round(time.perf_counter() - started, 1)
         info["dead_lettered"] = int(dead)
         info["points"] = int(worker.client.get("/v1/status").json()["points"])

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tickerwire.core.errors import TickerwireError
+from tickerwire.core.waiting import wait_for
 
 #: The ``tickerwire`` console script of the running interpreter's environment.
 TICKERWIRE = str(Path(sys.executable).with_name("tickerwire"))
@@ -83,14 +83,11 @@ class WorkerProcess:
             self.proc = subprocess.Popen(
                 [TICKERWIRE, *self.command], env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + timeout
-        while not self._ready():
-            if time.monotonic() > deadline:
-                raise WorkerStartError(
-                    f"the worker did not become ready in {timeout:.0f}s (log: {self.log_path})"
-                    f"\n{self.log_tail()}"
-                )
-            time.sleep(0.5)
+        if not wait_for(self._ready, timeout, 0.5):
+            raise WorkerStartError(
+                f"the worker did not become ready in {timeout:.0f}s (log: {self.log_path})"
+                f"\n{self.log_tail()}"
+            )
 
     def _ready(self) -> bool:
         if self.proc is None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from tickerwire.core.errors import BrokerError, ConfigError
 from tickerwire.core.logging import get_logger
+from tickerwire.core.waiting import wait_for
 from tickerwire.localbroker.config import MAIN_CLASS, BrokerConfig
 from tickerwire.localbroker.files import cmdline, file_lock, pid_alive, tail
 from tickerwire.localbroker.jars import ensure_jars
@@ -159,10 +160,7 @@ class LocalBroker(BrokerConfig):
                 return UpResult(self.status(), started=False, elapsed_s=0.0)
             for port in (self.port, self.controller_port):
                 # A broker that just crashed may hold its sockets for a moment longer.
-                deadline = time.monotonic() + 15.0
-                while not is_port_free(port) and time.monotonic() < deadline:
-                    time.sleep(0.25)
-                if not is_port_free(port):
+                if not wait_for(lambda: is_port_free(port), 15.0, 0.25):  # noqa: B023 - called here
                     raise BrokerError(
                         f"port {LOOPBACK}:{port} is already in use by another process "
                         "(not this tickerwire broker); stop it or choose another port with "
@@ -219,22 +217,21 @@ class LocalBroker(BrokerConfig):
         return int(pid_text)
 
     def _wait_ready(self, pid: int, deadline: float) -> None:
-        while True:
+        def answers() -> bool:
             if not pid_alive(pid):
                 raise BrokerError(
                     f"the Kafka broker (pid {pid}) exited during start-up; "
                     f"log tail:\n{self._log_tail()}"
                 )
-            if is_listening(self.port) and run_sync(
-                lambda: probe_broker(self.client_options(), 3.0)
-            ):
-                return
-            if time.monotonic() > deadline:
-                raise BrokerError(
-                    f"the Kafka broker (pid {pid}) did not answer on {self.bootstrap} in time; "
-                    f"stopped it. Log tail:\n{self._log_tail()}"
-                )
-            time.sleep(0.25)
+            return is_listening(self.port) and bool(
+                run_sync(lambda: probe_broker(self.client_options(), 3.0))
+            )
+
+        if not wait_for(answers, deadline - time.monotonic(), 0.25):
+            raise BrokerError(
+                f"the Kafka broker (pid {pid}) did not answer on {self.bootstrap} in time; "
+                f"stopped it. Log tail:\n{self._log_tail()}"
+            )
 
     def _log_tail(self) -> str:
         parts = []
@@ -250,17 +247,15 @@ class LocalBroker(BrokerConfig):
         """Send ``first`` (SIGTERM: a clean shutdown), wait up to ``timeout``, then SIGKILL."""
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, first)
-        deadline = time.monotonic() + timeout
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if pid_alive(pid):
+
+        def gone() -> bool:
+            return not pid_alive(pid)
+
+        if not wait_for(gone, timeout, 0.1):
             log.warning("kafka.kill", pid=pid, reason=f"no clean shutdown within {timeout}s")
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 10.0
-            while pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if pid_alive(pid):
+            if not wait_for(gone, 10.0, 0.1):
                 raise BrokerError(f"the Kafka broker (pid {pid}) survived SIGKILL")
 
     def kill(self) -> bool:

@@ -154,8 +154,17 @@ class BrokerConfig:
         self.deploy_dir = deploy_dir.resolve()
         #: When set, clients connect with SASL over TLS; else in plain text.
         self.sasl_ssl = sasl_ssl
+        # The broker's files, all below data_dir, and the POM that fetches its jars.
+        self.config_path = self.data_dir / "server.properties"
+        #: Kafka's ``log.dirs``: the topic data and the KRaft metadata log.
+        self.log_dirs = self.data_dir / "data"
+        self.logs_dir = self.data_dir / "logs"
+        #: The broker's main log (log4j2), and the JVM's stdout and stderr.
+        self.log_file, self.stdout_file = self.logs_dir / "server.log", self.logs_dir / "broker.out"
+        self.pid_file = self.data_dir / "broker.pid"
+        self.pom_path = self.deploy_dir / "pom.xml"
 
-    # Paths ------------------------------------------------------------------------------------
+    # Address -----------------------------------------------------------------------------------
 
     @property
     def bootstrap(self) -> str:
@@ -166,37 +175,6 @@ class BrokerConfig:
         if self.sasl_ssl is not None:
             return self.sasl_ssl.client_options(self.bootstrap)
         return {"bootstrap_servers": self.bootstrap}
-
-    @property
-    def config_path(self) -> Path:
-        return self.data_dir / "server.properties"
-
-    @property
-    def log_dirs(self) -> Path:
-        """Kafka's ``log.dirs``: the topic data and the KRaft metadata log."""
-        return self.data_dir / "data"
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.data_dir / "logs"
-
-    @property
-    def log_file(self) -> Path:
-        """The broker's main log (log4j2)."""
-        return self.logs_dir / "server.log"
-
-    @property
-    def stdout_file(self) -> Path:
-        """The JVM's stdout and stderr."""
-        return self.logs_dir / "broker.out"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.data_dir / "broker.pid"
-
-    @property
-    def pom_path(self) -> Path:
-        return self.deploy_dir / "pom.xml"
 
     # The JVM ----------------------------------------------------------------------------------
 

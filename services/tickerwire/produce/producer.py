@@ -105,17 +105,16 @@ class DocumentProducer(AsyncClosing):
         self._producer = producer
         _log.debug("producer_started", bootstrap=self.bootstrap_servers, topic=self.topic)
 
-    async def close(self) -> None:
-        """Flush what is in flight and disconnect; safe to call more than once."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
+        """Flush what is in flight and disconnect."""
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
             _log.debug("producer_closed", topic=self.topic, produced=self.produced)
 
-    aclose = close
+    async def close(self) -> None:
+        """Flush what is in flight and disconnect; safe to call more than once."""
+        await self.aclose()
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -7,7 +7,7 @@ so they can be tested without faust; the faust glue lives in :mod:`tickerwire.st
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 import structlog
@@ -21,6 +21,7 @@ __all__ = [
     "DLQ_TOPIC",
     "RAW_TOPIC",
     "VECTORS_TOPIC",
+    "CollectingSender",
     "DeadLetters",
     "InMsg",
     "OutMsg",
@@ -51,15 +52,7 @@ class InMsg:
 
     def original(self) -> DlqOriginal:
         """The DLQ description of this record, with its exact bytes."""
-        return DlqOriginal.from_message(
-            topic=self.topic,
-            value=self.value,
-            key=self.key,
-            partition=self.partition,
-            offset=self.offset,
-            timestamp_ms=self.timestamp_ms,
-            headers=list(self.headers),
-        )
+        return DlqOriginal.from_message(**{f.name: getattr(self, f.name) for f in fields(self)})
 
     def log_context(self) -> dict[str, Any]:
         """Context to bind on every log line about this record."""
@@ -85,6 +78,22 @@ class Sender(Protocol):
     """Produces records; returns only once every record is acknowledged by Kafka."""
 
     async def send_all(self, msgs: Sequence[OutMsg]) -> None: ...
+
+
+class CollectingSender:
+    """A Sender that keeps what it is asked to send, in order: for stages chained in memory
+    (``tickerwire reindex``) and for tests."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutMsg] = []
+
+    async def send_all(self, msgs: Sequence[OutMsg]) -> None:
+        self.sent.extend(msgs)
+
+    def take(self) -> list[OutMsg]:
+        """What was sent since the last take, forgotten here."""
+        out, self.sent = self.sent, []
+        return out
 
 
 @dataclass

@@ -57,6 +57,9 @@ log = structlog.get_logger("tickerwire.stages.preprocess")
 
 #: Entity keys remembered as sent before the memory starts over.
 ENTITY_KEYS_REMEMBERED = 100_000
+#: What a chunk's document fields take from the raw document as they are (title and facts
+#: are derived).
+_DOCUMENT_FROM_RAW = set(DocumentFields.model_fields) - {"title", "facts"}
 
 #: The state table: doc_id (bytes) → DocState as JSON bytes. A faust Table in production.
 StateTable = MutableMapping[bytes, Any]
@@ -330,16 +333,8 @@ class PreprocessStage:
     def _document(doc: RawDocument, prepared: Prepared | None) -> DocumentFields:
         assert doc.published_at is not None and doc.source and doc.doc_type
         facts = None if prepared is None or prepared.facts.is_empty() else prepared.facts
-        return DocumentFields(
-            title=doc.title or "",
-            url=doc.url,
-            source=doc.source,
-            doc_type=doc.doc_type,
-            tickers=doc.tickers,
-            published_at=doc.published_at,
-            language=doc.language,
-            facts=facts,
-        )
+        same = {name: getattr(doc, name) for name in _DOCUMENT_FROM_RAW}
+        return DocumentFields(**same, title=doc.title or "", facts=facts)
 
     def _entity_messages(self, doc: RawDocument, observed_at: datetime) -> list[OutMsg]:
         if self._entities_topic is None:

@@ -23,7 +23,6 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
-from tickerwire.core.errors import ValidationError
 from tickerwire.produce.readers.checks import (
     EXTENSIONS,
     SUPPORTED,
@@ -83,10 +82,9 @@ def discover(paths: Iterable[str | Path]) -> Iterator[Source | Rejection]:
             if path.suffix.lower() in EXTENSIONS:
                 yield Source(path, display, path)
             else:
-                yield Rejection(
+                yield Rejection.invalid(
                     f"{display}:0",
                     f"unsupported file type {path.suffix or '(none)'!r}; expected {SUPPORTED}",
-                    ValidationError.__name__,
                 )
         else:
             yield from _walk(path, display)
@@ -107,10 +105,8 @@ def _walk(root: Path, display: str) -> Iterator[Source | Rejection]:
         where = exc.filename if exc.filename else display
         yield os_rejection(str(where), exc)
     if not found and not errors:
-        yield Rejection(
-            f"{display}:0",
-            f"directory has no files of a supported type ({SUPPORTED})",
-            ValidationError.__name__,
+        yield Rejection.invalid(
+            f"{display}:0", f"directory has no files of a supported type ({SUPPORTED})"
         )
 
 

@@ -44,6 +44,11 @@ class Rejection:
         """A rejection carrying ``error``'s reason and class."""
         return cls(location, error.reason, error.error_class)
 
+    @classmethod
+    def invalid(cls, location: str, reason: str) -> Rejection:
+        """A rejection of input that breaks a rule of its format (a ValidationError)."""
+        return cls(location, reason, ValidationError.__name__)
+
 
 ReadResult: TypeAlias = Accepted | Rejection
 
@@ -138,6 +143,12 @@ def read_bytes(source: Source) -> bytes | Rejection:
         return os_rejection(source.display, exc)
 
 
+def read_text(source: Source) -> str | Rejection:
+    """The file of ``source`` as UTF-8 text (a BOM dropped), or why it cannot be read."""
+    data = read_bytes(source)
+    return data if isinstance(data, Rejection) else decode_file(source, data)
+
+
 def os_rejection(display: str, exc: OSError) -> Rejection:
     return Rejection(f"{display}:0", exc.strerror or str(exc), type(exc).__name__)
 
@@ -148,6 +159,12 @@ def file_mtime(path: Path) -> datetime:
 
 def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+def file_version(source: Source) -> int:
+    """The version of what ``source`` holds when it states none: the file's modification time
+    in epoch ms, so an edited file supersedes the last."""
+    return epoch_ms(file_mtime(source.path))
 
 
 def rfc3339(moment: datetime) -> str:

@@ -14,10 +14,9 @@ from tickerwire.produce.readers.checks import (
     Rejection,
     Source,
     build,
-    decode_file,
     epoch_ms,
     file_mtime,
-    read_bytes,
+    read_text,
     rfc3339,
 )
 from tickerwire.produce.readers.tickers import split_tickers, unique
@@ -81,11 +80,7 @@ def read_html(source: Source, *, max_body_bytes: int) -> Iterator[ReadResult]:
     ``tickerwire:company``, ``tickerwire:form`` and ``tickerwire:fiscal_period`` into the metadata
     (a filing's company, form and period: chunk headers and query understanding read them).
     """
-    data = read_bytes(source)
-    if isinstance(data, Rejection):
-        yield data
-        return
-    text = decode_file(source, data)
+    text = read_text(source)
     if isinstance(text, Rejection):
         yield text
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from tickerwire.core.errors import DecodeError, ValidationError
+from tickerwire.core.errors import DecodeError
 from tickerwire.core.schemas import decode_json
 from tickerwire.produce.readers.checks import (
     BOM,
@@ -39,10 +39,8 @@ def read_jsonl(source: Source, *, max_body_bytes: int) -> Iterator[ReadResult]:
                     yield Rejection(location, reason, exc.error_class)
                     continue
                 if not isinstance(obj, dict):
-                    yield Rejection(
-                        location,
-                        f"$: expected a JSON object, got {type(obj).__name__}",
-                        ValidationError.__name__,
+                    yield Rejection.invalid(
+                        location, f"$: expected a JSON object, got {type(obj).__name__}"
                     )
                     continue
                 yield build(location, obj, max_body_bytes=max_body_bytes)

@@ -10,17 +10,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tickerwire.core.errors import DecodeError, ValidationError
+from tickerwire.core.errors import DecodeError
 from tickerwire.core.records import RAW_SCHEMA
 from tickerwire.produce.readers.checks import (
     ReadResult,
     Rejection,
     Source,
     build,
-    decode_file,
-    epoch_ms,
-    file_mtime,
-    read_bytes,
+    file_version,
+    read_text,
     rfc3339,
 )
 from tickerwire.produce.readers.tickers import TICKER
@@ -127,15 +125,11 @@ def read_csv(source: Source, *, max_body_bytes: int) -> Iterator[ReadResult]:
     optional, and other columns go to metadata. The doc_id is ``mkt:<TICKER>:<as_of date>``; the
     version is the file's modification time (epoch ms), so an edited file supersedes the last.
     """
-    data = read_bytes(source)
-    if isinstance(data, Rejection):
-        yield data
-        return
-    text = decode_file(source, data)
+    text = read_text(source)
     if isinstance(text, Rejection):
         yield text
         return
-    version = epoch_ms(file_mtime(source.path))
+    version = file_version(source)
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
     seen: dict[str, int] = {}
@@ -155,33 +149,26 @@ def read_csv(source: Source, *, max_body_bytes: int) -> Iterator[ReadResult]:
             header = [cell.strip().lower() for cell in cells]
             missing = [column for column in CSV_COLUMNS if column not in header]
             if missing:
-                yield Rejection(
+                yield Rejection.invalid(
                     location,
                     f"missing column(s) {', '.join(missing)}; expected {', '.join(CSV_COLUMNS)}",
-                    ValidationError.__name__,
                 )
                 return
             continue
         if len(cells) != len(header):
-            yield Rejection(
-                location,
-                f"expected {len(header)} fields, got {len(cells)}",
-                ValidationError.__name__,
-            )
+            yield Rejection.invalid(location, f"expected {len(header)} fields, got {len(cells)}")
             continue
         try:
             obj = _market_doc(dict(zip(header, cells, strict=True)), version=version)
         except ValueError as exc:
-            yield Rejection(location, str(exc), ValidationError.__name__)
+            yield Rejection.invalid(location, str(exc))
             continue
         first = seen.setdefault(obj["doc_id"], start)
         if first != start:
-            yield Rejection(
-                location,
-                f"duplicate row for {obj['doc_id']} (first at line {first})",
-                ValidationError.__name__,
+            yield Rejection.invalid(
+                location, f"duplicate row for {obj['doc_id']} (first at line {first})"
             )
             continue
         yield build(location, obj, max_body_bytes=max_body_bytes)
     if header is None:
-        yield Rejection(f"{source.display}:1", "empty CSV file", ValidationError.__name__)
+        yield Rejection.invalid(f"{source.display}:1", "empty CSV file")

@@ -13,7 +13,7 @@ from tickerwire.core.topics import CHUNKS_TOPIC, RAW_TOPIC, VECTORS_TOPIC
 from tickerwire.pipeline.sparse import BM25Encoder
 from tickerwire.runtime.reindex.checkpoint import Checkpoint
 from tickerwire.stages.app import run_batch
-from tickerwire.stages.base import InMsg, OutMsg
+from tickerwire.stages.base import CollectingSender, InMsg, OutMsg
 from tickerwire.stages.embed import EmbedStage
 from tickerwire.stages.index import IndexStage
 from tickerwire.stages.preprocess import PreprocessStage
@@ -35,20 +35,6 @@ class ReindexReport:
     dropped_old: bool = False
 
 
-class _Collect:
-    """A Sender that keeps what a stage produced, for the next stage of the chain."""
-
-    def __init__(self) -> None:
-        self.msgs: list[OutMsg] = []
-
-    async def send_all(self, msgs: Sequence[OutMsg]) -> None:
-        self.msgs.extend(msgs)
-
-    def take(self) -> list[OutMsg]:
-        out, self.msgs = self.msgs, []
-        return out
-
-
 async def _fatal(stage: str, exc: BaseException) -> None:
     """A fatal error (a rejected API key, bad settings) ends the rebuild, checkpoint intact."""
     raise exc
@@ -66,7 +52,7 @@ class Rebuild:
     ) -> None:
         from tickerwire.runtime import chunker_for
 
-        self._pre_out, self._embed_out, self._index_out = _Collect(), _Collect(), _Collect()
+        self._pre_out, self._embed_out, self._index_out = [CollectingSender() for _ in range(3)]
         self.preprocess = PreprocessStage(
             sender=self._pre_out,
             state=state,
