@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import uuid4
 
 from tickerwire.core.records import ChunkRecord, DlqRecord
@@ -17,24 +18,30 @@ class ListSender(CollectingSender):
         return [DlqRecord.from_bytes(m.value) for m in self.sent if m.topic == DLQ_TOPIC]
 
 
+def chunk_record(doc_id: str, text: str, **changes: Any) -> ChunkRecord:
+    """The first chunk of version 1 of ``doc_id``, embedding ``text``, with ``changes``."""
+    fields: dict[str, Any] = {
+        "doc_id": doc_id,
+        "version": 1,
+        "chunk_id": uuid4(),
+        "chunk_index": 0,
+        "text": text,
+        "embed_text": text,
+        "content_hash": "0" * 64,
+        "token_count": 5,
+        "title": "",
+        "url": None,
+        "source": "test",
+        "doc_type": "news",
+        "tickers": (),
+        "published_at": datetime(2026, 1, 1, tzinfo=UTC),
+        "language": "en",
+        "produced_at": datetime.now(UTC),
+    }
+    return ChunkRecord(**(fields | changes))
+
+
 def chunk_msg(i: int, text: str) -> InMsg:
     """Chunk record ``i`` of document ``d<i>`` at offset ``i`` of the chunks topic."""
-    rec = ChunkRecord(
-        doc_id=f"d{i}",
-        version=1,
-        chunk_id=uuid4(),
-        chunk_index=0,
-        text=text,
-        embed_text=text,
-        content_hash="0" * 64,
-        token_count=5,
-        title="",
-        url=None,
-        source="test",
-        doc_type="news",
-        tickers=(),
-        published_at=datetime(2026, 1, 1, tzinfo=UTC),
-        language="en",
-        produced_at=datetime.now(UTC),
-    )
+    rec = chunk_record(f"d{i}", text)
     return InMsg(CHUNKS_TOPIC, 0, i, f"d{i}".encode(), rec.to_bytes())

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from tests.document_support import raw_document
 from tickerwire.adapters.entity_feed import EntityFeed
 from tickerwire.query.understanding import EntityRegistry, understand
 from tickerwire.stages.base import InMsg, OutMsg
@@ -38,19 +39,9 @@ class _Splitter:
 
 
 def _raw(doc_id: str, title: str, body: str, tickers: list[str], offset: int) -> InMsg:
-    doc = {
-        "schema": "raw-document/v1",
-        "doc_id": doc_id,
-        "op": "upsert",
-        "version": 1,
-        "source": "test",
-        "doc_type": "news",
-        "title": title,
-        "body": body,
-        "content_type": "text/plain",
-        "published_at": "2026-11-20T12:00:00Z",
-        "tickers": tickers,
-    }
+    doc = raw_document(
+        doc_id, title=title, body=body, tickers=tickers, published_at="2026-11-20T12:00:00Z"
+    )
     return InMsg("raw", 0, offset, doc_id.encode(), json.dumps(doc).encode(), (), None)
 
 

@@ -44,6 +44,19 @@ def doc(doc_id: str, version: int, **changes: Any) -> RawDocument:
     return RawDocument(**(fields | changes))
 
 
+@pytest.fixture
+def new_producer(
+    kafka_bootstrap: str, kafka_topics: Callable[..., list[str]]
+) -> Callable[[], DocumentProducer]:
+    """Makes a producer, not started, for a topic of its own (the test holds the only reference)."""
+
+    def make() -> DocumentProducer:
+        (topic,) = kafka_topics()
+        return DocumentProducer(kafka_bootstrap, topic=topic)
+
+    return make
+
+
 async def consume(bootstrap: str, topic: str, count: int, wait_s: float = 30.0) -> list[Any]:
     """The first ``count`` records of ``topic`` (all partitions, from the beginning)."""
     consumer = AIOKafkaConsumer(
@@ -190,10 +203,9 @@ def test_topics_that_carry_bodies_take_the_largest_record_a_body_can_make() -> N
 
 @pytest.mark.kafka
 async def test_close_is_idempotent_and_a_closed_producer_refuses_to_send(
-    kafka_bootstrap: str, kafka_topics: Callable[..., list[str]]
+    new_producer: Callable[[], DocumentProducer],
 ) -> None:
-    (topic,) = kafka_topics()
-    producer = DocumentProducer(kafka_bootstrap, topic=topic)
+    producer = new_producer()
     with pytest.raises(RuntimeError, match="not started"):
         await producer.send(doc("a", 1))
     await producer.start()
@@ -208,10 +220,9 @@ async def test_close_is_idempotent_and_a_closed_producer_refuses_to_send(
 
 @pytest.mark.kafka
 async def test_an_unclosed_producer_warns_when_garbage_collected(
-    kafka_bootstrap: str, kafka_topics: Callable[..., list[str]]
+    new_producer: Callable[[], DocumentProducer],
 ) -> None:
-    (topic,) = kafka_topics()
-    producer = DocumentProducer(kafka_bootstrap, topic=topic)
+    producer = new_producer()
     await producer.start()
     inner = producer._producer
     assert inner is not None

@@ -21,11 +21,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from semantic_text_splitter import TextSplitter
 
+from tests.chunk_support import chunk_words
 from tickerwire.core.errors import PermanentError
 from tickerwire.core.records import parse_raw_document, raw_document_from
-from tickerwire.pipeline.chunking import chunk_document
 from tickerwire.pipeline.clean import clean_document
 from tickerwire.pipeline.redact import redact
 from tickerwire.produce.readers import Accepted, Rejection, read_paths
@@ -87,14 +86,6 @@ TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_siz
     ),
     max_size=120,
 ).map(" ".join)
-
-
-def words(text: str) -> int:
-    return len(text.split())
-
-
-def splitter(capacity: int, overlap: int) -> TextSplitter:
-    return TextSplitter.from_callback(words, capacity, overlap)
 
 
 @FUZZ
@@ -160,15 +151,8 @@ def test_chunks_cover_the_text_and_their_ids_are_stable(
     text: str, max_tokens: int, header: str | None
 ) -> None:
     def chunk() -> list[Any]:
-        return chunk_document(
-            doc_id="doc:1",
-            title="A title",
-            text=text,
-            max_tokens=max_tokens,
-            overlap=0,
-            make_splitter=splitter,
-            count_tokens=words,
-            header=header,
+        return chunk_words(
+            doc_id="doc:1", title="A title", text=text, max_tokens=max_tokens, header=header
         )
 
     chunks = chunk()

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from semantic_text_splitter import TextSplitter
+from tests.chunk_support import chunk_words, word_splitter, words
 
 from tickerwire.core.records import RawDocument
 from tickerwire.pipeline.chunking import (
     SECTION_HEADING_CHARS,
-    chunk_document,
     metadata_header,
     section_headings,
 )
 from tickerwire.stages.preprocess import ChunkerConfig, prepare
-
-
-def words(text: str) -> int:
-    return len(text.split())
-
-
-def make_splitter(capacity: int, overlap: int) -> TextSplitter:
-    return TextSplitter.from_callback(words, capacity, overlap)
 
 
 def test_metadata_header_names_company_tickers_form_period_and_title() -> None:
@@ -69,29 +60,22 @@ def test_section_headings_find_filing_items() -> None:
     assert len(found) == 3
 
 
-def chunk_words(text: str, max_tokens: int, header: str) -> list[str]:
+def embed_texts(text: str, max_tokens: int, header: str) -> list[str]:
     """Embedded texts of chunk_document (word counts as tokens), with a title it must ignore."""
-    chunks = chunk_document(
-        doc_id="d",
-        title="ignored title",
-        text=text,
-        max_tokens=max_tokens,
-        overlap=0,
-        make_splitter=make_splitter,
-        count_tokens=words,
-        header=header,
+    chunks = chunk_words(
+        doc_id="d", title="ignored title", text=text, max_tokens=max_tokens, header=header
     )
     return [c.embed_text for c in chunks]
 
 
 def test_chunk_document_uses_the_given_header_for_every_chunk() -> None:
     text = "one two three four five six seven eight nine ten eleven twelve"
-    texts = chunk_words(text, 8, "ACME (ACM) | 10-K | FY2020")
+    texts = embed_texts(text, 8, "ACME (ACM) | 10-K | FY2020")
     assert len(texts) > 1
     assert all(t.startswith("ACME (ACM) | 10-K | FY2020\n\n") for t in texts)
     assert all("ignored" not in t for t in texts)
     # An empty header means no header at all, not the title.
-    assert chunk_words("one two", 8, "") == ["one two"]
+    assert embed_texts("one two", 8, "") == ["one two"]
 
 
 def test_chunk_document_with_sections_names_the_item_each_chunk_is_in() -> None:
@@ -100,16 +84,8 @@ def test_chunk_document_with_sections_names_the_item_each_chunk_is_in() -> None:
         f"Cover page text\n\nItem 7. Management's Discussion\n\n{body}\n\n"
         f"Item 8. Financial Statements\n\n{body}"
     )
-    chunks = chunk_document(
-        doc_id="d",
-        title="",
-        text=text,
-        max_tokens=60,
-        overlap=0,
-        make_splitter=make_splitter,
-        count_tokens=words,
-        header="ACME | 10-K | FY2020",
-        sections=True,
+    chunks = chunk_words(
+        doc_id="d", title="", text=text, max_tokens=60, header="ACME | 10-K | FY2020", sections=True
     )
     headers = [c.embed_text.split("\n\n", 1)[0] for c in chunks]
     assert headers[0] in (
@@ -142,7 +118,7 @@ def _filing(period: str) -> RawDocument:
 
 def _chunker(header: Literal["title", "metadata"], sections: bool) -> ChunkerConfig:
     return ChunkerConfig(
-        make_splitter=make_splitter,
+        make_splitter=word_splitter,
         count_tokens=words,
         max_tokens=60,
         overlap=0,

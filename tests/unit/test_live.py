@@ -12,6 +12,7 @@ from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.stage_support import chunk_record
 from tests.unit.test_stages import PARAS, DictIndex, Pipeline, doc
 
 from tickerwire.core.ports import ScoredHit, SearchFilters, Watermark
@@ -192,26 +193,19 @@ def test_events_route_without_a_publisher_is_503() -> None:
 
 def _vector(doc_id: str) -> VectorRecord:
     now = datetime(2026, 12, 4, tzinfo=UTC)
-    return VectorRecord(
-        doc_id=doc_id,
-        version=1,
-        chunk_id=uuid4(),
-        chunk_index=0,
-        text="t",
-        content_hash="0" * 64,
+    chunk = chunk_record(
+        doc_id,
+        "t",
         token_count=1,
         title="NVIDIA 10-Q",
-        url=None,
         source="sec",
         doc_type="filing",
         tickers=("NVDA",),
         published_at=now,
-        language="en",
         produced_at=now,
-        dense=(0.1,),
-        sparse=SparseValues(indices=(1,), values=(1.0,)),
-        model="m",
     )
+    sparse = SparseValues(indices=(1,), values=(1.0,))
+    return VectorRecord.from_chunk(chunk, dense=(0.1,), sparse=sparse, model="m")
 
 
 def _commit(doc_id: str, chunk_ids: tuple[Any, ...], op: str = "upsert") -> CommitRecord:

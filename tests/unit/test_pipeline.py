@@ -3,33 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from semantic_text_splitter import TextSplitter
+from tests.chunk_support import chunk_words, word_splitter, words
 
-from tickerwire.pipeline.chunking import Chunk, chunk_document, chunk_id_for
+from tickerwire.pipeline.chunking import Chunk, chunk_id_for
 from tickerwire.pipeline.clean import clean_document, normalize_text
 from tickerwire.pipeline.diff import DocState, Outcome, live_state, plan_delete, plan_upsert
 from tickerwire.pipeline.redact import redact
-
-
-def words(text: str) -> int:
-    return len(text.split())
-
-
-def make_splitter(capacity: int, overlap: int) -> TextSplitter:
-    return TextSplitter.from_callback(words, capacity, overlap)
-
-
-def chunk_words(*, doc_id: str, title: str, text: str, max_tokens: int) -> list[Chunk]:
-    """chunk_document with word counts as tokens and no overlap."""
-    return chunk_document(
-        doc_id=doc_id,
-        title=title,
-        text=text,
-        max_tokens=max_tokens,
-        overlap=0,
-        make_splitter=make_splitter,
-        count_tokens=words,
-    )
 
 
 def test_normalize_applies_nfkc_and_drops_controls_and_boilerplate() -> None:
@@ -173,7 +152,7 @@ def test_a_body_that_fits_or_not_is_chunked_as_the_splitter_alone_chunks_it(extr
     body = " ".join(f"w{i}" for i in range(18 + extra))
     text = f"\n  {body}\t\n"
     chunks = chunk_words(doc_id="d", title="Two words", text=text, max_tokens=20)
-    expected = [p.strip() for p in make_splitter(18, 0).chunks(text) if p.strip()]
+    expected = [p.strip() for p in word_splitter(18, 0).chunks(text) if p.strip()]
     assert [c.text for c in chunks] == expected
     assert len(chunks) == (1 if extra <= 0 else 2)
     for i, c in enumerate(chunks):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.document_support import raw_document as raw
 
 from tickerwire.core.errors import TooLargeError, ValidationError
 from tickerwire.core.schemas import schema_dir, validate
@@ -37,22 +38,6 @@ def accepted(results: list[ReadResult]) -> list[Accepted]:
 
 def rejected(results: list[ReadResult]) -> list[Rejection]:
     return [r for r in results if isinstance(r, Rejection)]
-
-
-def raw(doc_id: str = "doc-1", **changes: Any) -> dict[str, Any]:
-    return {
-        "schema": "raw-document/v1",
-        "doc_id": doc_id,
-        "op": "upsert",
-        "version": 1,
-        "source": "test",
-        "doc_type": "news",
-        "title": "Title",
-        "body": "Body text.",
-        "content_type": "text/plain",
-        "published_at": "2026-11-27T10:00:00Z",
-        "tickers": ["AAPL"],
-    } | changes
 
 
 def write_lines(path: Path, lines: list[bytes]) -> Path:
