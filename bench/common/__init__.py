@@ -35,6 +35,7 @@ from common.instruments import StageStats, StageTimer, TimedEmbedder, TimedIndex
 from common.report import (
     CpuMeter,
     bounded,
+    bucket_quantile,
     environment,
     histogram_quantile,
     histogram_snapshot,
@@ -80,6 +81,7 @@ __all__ = [
     "bench_session",
     "bench_settings",
     "bounded",
+    "bucket_quantile",
     "embed_alone",
     "embed_texts_of",
     "environment",
