@@ -58,8 +58,10 @@ from common.worker import (
     pipeline_parser,
     private_broker,
     produce,
+    produce_before_worker,
     result_name,
     run_benchmark,
+    zero_session,
 )
 from common.zero_embedder import ZeroEmbedder
 
@@ -95,6 +97,7 @@ __all__ = [
     "private_broker",
     "proc_cpu_seconds",
     "produce",
+    "produce_before_worker",
     "raw_document",
     "result_name",
     "run_benchmark",
@@ -102,4 +105,5 @@ __all__ = [
     "stage_rows",
     "table",
     "write_json",
+    "zero_session",
 ]
