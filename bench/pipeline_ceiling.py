@@ -25,11 +25,10 @@ import numpy as np
 from common import (
     REPO_ROOT,
     RESULTS_DIR,
+    BenchSession,
     InProcessWorker,
     Passage,
     StageTimer,
-    TimedEmbedder,
-    TimedIndex,
     bounded,
     environment,
     histogram_snapshot,
@@ -41,25 +40,19 @@ from common import (
     table,
     zero_session,
 )
-from tickerwire.core.settings import Settings
-from tickerwire.runtime import Resources
 
 
 async def ceiling(args: argparse.Namespace) -> dict[str, Any]:
     passages = load_passages(args.corpus, args.docs, target_words=args.words)
 
     async with zero_session("ceil", args.log_level) as b:
-        return await _ceiling_run(args, b.settings, b.res, b.embedder, b.index, passages)
+        return await _ceiling_run(args, b, passages)
 
 
 async def _ceiling_run(
-    args: argparse.Namespace,
-    settings: Settings,
-    res: Resources,
-    embedder: TimedEmbedder,
-    index: TimedIndex,
-    passages: list[Passage],
+    args: argparse.Namespace, b: BenchSession, passages: list[Passage]
 ) -> dict[str, Any]:
+    settings, embedder, index = b.settings, b.embedder, b.index
     docs, produce_s = await produce_before_worker(settings, passages, "ceil", args.timeout)
     words = [p.words for p in passages]
 
@@ -70,7 +63,7 @@ async def _ceiling_run(
         # are in other threads and show up as waits.
         profiler = cProfile.Profile()
     timer = StageTimer()
-    worker = InProcessWorker(settings, res, timer=timer)
+    worker = InProcessWorker(settings, b.res, timer=timer)
     if profiler is not None:
         profiler.enable()
     w0 = time.time()
