@@ -38,6 +38,7 @@ from common import (
     TimedIndex,
     bench_session,
     bounded,
+    bucket_quantile,
     embed_alone,
     environment,
     histogram_snapshot,
@@ -68,18 +69,7 @@ def _delta_quantile(before: dict[str, float], after: dict[str, float], q: float)
     buckets = sorted(
         (float(le), after[le] - before.get(le, 0.0)) for le in after if le not in ("sum", "count")
     )
-    if not buckets or buckets[-1][1] <= 0:
-        return float("nan")
-    rank = q * buckets[-1][1]
-    prev_le, prev = 0.0, 0.0
-    for le, count in buckets:
-        if count >= rank:
-            if le == float("inf"):
-                return prev_le
-            span = count - prev
-            return prev_le + (le - prev_le) * ((rank - prev) / span if span else 1.0)
-        prev_le, prev = le, count
-    return buckets[-1][0]
+    return bucket_quantile(buckets, q)
 
 
 class ServedApi:

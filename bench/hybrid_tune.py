@@ -14,7 +14,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from tickerwire.core.ports import HybridParams, SearchFilters
+from tickerwire.core.ports import HybridParams, SearchFilters, SearchMode
 from tickerwire.core.settings import Settings
 from tickerwire.evaluation import dedupe, load_dataset, mean_scores, score
 from tickerwire.runtime import open_resources
@@ -51,7 +51,18 @@ async def main() -> None:
             (await res.embedder.embed_query(q.text), res.sparse.encode_query(q.text))
             for q in questions
         ]
-        for mode in ("dense", "sparse"):
+        runs: list[tuple[str, SearchMode, HybridParams]] = [
+            (mode, mode, settings.hybrid_params()) for mode in ("dense", "sparse")
+        ]
+        runs += [
+            (
+                f"hybrid k={k} w={wd}:{ws}",
+                "hybrid",
+                HybridParams(rrf_k=k, dense_weight=wd, sparse_weight=ws, prefetch=100),
+            )
+            for k, wd, ws in GRID
+        ]
+        for label, mode, params in runs:
             scored = []
             for q, (dv, sv) in zip(questions, encoded, strict=True):
                 hits = await res.index.search(
@@ -60,24 +71,10 @@ async def main() -> None:
                     mode=mode,
                     filters=SearchFilters(),
                     limit=30,
-                    hybrid=settings.hybrid_params(),
-                )
-                scored.append(score(dedupe(str(h.payload["doc_id"]) for h in hits), q.relevant))
-            rows.append({"mode": mode, **mean_scores(scored)})
-        for k, wd, ws in GRID:
-            params = HybridParams(rrf_k=k, dense_weight=wd, sparse_weight=ws, prefetch=100)
-            scored = []
-            for q, (dv, sv) in zip(questions, encoded, strict=True):
-                hits = await res.index.search(
-                    dense=dv,
-                    sparse=sv,
-                    mode="hybrid",
-                    filters=SearchFilters(),
-                    limit=30,
                     hybrid=params,
                 )
                 scored.append(score(dedupe(str(h.payload["doc_id"]) for h in hits), q.relevant))
-            rows.append({"mode": f"hybrid k={k} w={wd}:{ws}", **mean_scores(scored)})
+            rows.append({"mode": label, **mean_scores(scored)})
     finally:
         await res.aclose()
     print(f"{'mode':<26} {'hit@1':>6} {'hit@10':>6} {'mrr@10':>6} {'ndcg@10':>7}")

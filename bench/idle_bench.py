@@ -18,18 +18,16 @@ from typing import Any
 from common import (
     CpuMeter,
     InProcessWorker,
-    TimedEmbedder,
-    ZeroEmbedder,
-    bench_session,
     environment,
     log,
     table,
     write_json,
+    zero_session,
 )
 
 
 async def measure(seconds: float, settle: float) -> dict[str, Any]:
-    async with bench_session("idle", "warning", lambda s: TimedEmbedder(ZeroEmbedder())) as b:
+    async with zero_session("idle", "warning") as b:
         meter = CpuMeter(b.broker.status().pid)
         await asyncio.sleep(settle)
         meter.start()

@@ -25,52 +25,36 @@ import numpy as np
 from common import (
     REPO_ROOT,
     RESULTS_DIR,
+    BenchSession,
     InProcessWorker,
     Passage,
     StageTimer,
-    TimedEmbedder,
-    TimedIndex,
-    ZeroEmbedder,
-    bench_session,
     bounded,
     environment,
     histogram_snapshot,
     load_passages,
-    log,
     pipeline_parser,
-    produce,
-    raw_document,
+    produce_before_worker,
     run_benchmark,
     stage_rows,
     table,
+    zero_session,
 )
-from tickerwire.core.settings import Settings
-from tickerwire.runtime import Resources
 
 
 async def ceiling(args: argparse.Namespace) -> dict[str, Any]:
     passages = load_passages(args.corpus, args.docs, target_words=args.words)
 
-    def make(settings: Settings) -> TimedEmbedder:
-        return TimedEmbedder(ZeroEmbedder())
-
-    async with bench_session("ceil", args.log_level, make) as b:
-        return await _ceiling_run(args, b.settings, b.res, b.embedder, b.index, passages)
+    async with zero_session("ceil", args.log_level) as b:
+        return await _ceiling_run(args, b, passages)
 
 
 async def _ceiling_run(
-    args: argparse.Namespace,
-    settings: Settings,
-    res: Resources,
-    embedder: TimedEmbedder,
-    index: TimedIndex,
-    passages: list[Passage],
+    args: argparse.Namespace, b: BenchSession, passages: list[Passage]
 ) -> dict[str, Any]:
-    docs = [raw_document(f"ceil-{i:06d}", p) for i, p in enumerate(passages)]
+    settings, embedder, index = b.settings, b.embedder, b.index
+    docs, produce_s = await produce_before_worker(settings, passages, "ceil", args.timeout)
     words = [p.words for p in passages]
-    log(f"producing {len(docs)} docs (mean {np.mean(words):.0f} words) before the worker")
-    produce_s = await bounded(produce(settings.kafka_bootstrap, docs), args.timeout, "produce")
-    log(f"  produced in {produce_s:.1f}s ({len(docs) / produce_s:.0f} docs/s)")
 
     profiler: Any = None
     if args.profile:
@@ -79,7 +63,7 @@ async def _ceiling_run(
         # are in other threads and show up as waits.
         profiler = cProfile.Profile()
     timer = StageTimer()
-    worker = InProcessWorker(settings, res, timer=timer)
+    worker = InProcessWorker(settings, b.res, timer=timer)
     if profiler is not None:
         profiler.enable()
     w0 = time.time()

@@ -24,11 +24,11 @@ import numpy as np
 
 from common import (
     RESULTS_DIR,
+    BenchSession,
     CpuMeter,
     InProcessWorker,
     Passage,
     TimedEmbedder,
-    TimedIndex,
     bench_session,
     bounded,
     embed_alone,
@@ -46,7 +46,6 @@ from common import (
 )
 from tickerwire.adapters.embed_factory import open_embedder
 from tickerwire.core.settings import Settings
-from tickerwire.runtime import Resources
 
 
 async def efficiency(args: argparse.Namespace) -> dict[str, Any]:
@@ -57,18 +56,13 @@ async def efficiency(args: argparse.Namespace) -> dict[str, Any]:
 
     async with bench_session("eff", args.log_level, make) as b:
         meter = CpuMeter(b.broker.status().pid)
-        return await _efficiency_run(args, b.settings, b.res, b.embedder, b.index, passages, meter)
+        return await _efficiency_run(args, b, passages, meter)
 
 
 async def _efficiency_run(
-    args: argparse.Namespace,
-    settings: Settings,
-    res: Resources,
-    embedder: TimedEmbedder,
-    index: TimedIndex,
-    passages: list[Passage],
-    meter: CpuMeter,
+    args: argparse.Namespace, b: BenchSession, passages: list[Passage], meter: CpuMeter
 ) -> dict[str, Any]:
+    settings, embedder, index = b.settings, b.embedder, b.index
     batch = settings.embed_batch_size
     warm_docs = [raw_document(f"warm-{i:03d}", p) for i, p in enumerate(passages[: args.warmup])]
     docs = [raw_document(f"eff-{i:05d}", p) for i, p in enumerate(passages[args.warmup :])]
@@ -89,7 +83,7 @@ async def _efficiency_run(
     cpu_alone1 = meter.stop()
     log(f"  {alone1['chunks_per_s']} chunks/s")
 
-    worker = InProcessWorker(settings, res)
+    worker = InProcessWorker(settings, b.res)
     log("starting the worker ...")
     await bounded(worker.start(), 180, "worker start")
     try:

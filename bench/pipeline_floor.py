@@ -20,18 +20,14 @@ from typing import Any
 from common import (
     CpuMeter,
     InProcessWorker,
-    TimedEmbedder,
-    ZeroEmbedder,
-    bench_session,
     bounded,
     environment,
     load_passages,
-    log,
     pipeline_parser,
-    produce,
-    raw_document,
+    produce_before_worker,
     run_benchmark,
     table,
+    zero_session,
 )
 from tickerwire.core.settings import Settings
 from tickerwire.runtime import Resources
@@ -96,15 +92,8 @@ class ForwardingWorker(InProcessWorker):
 async def floor(args: argparse.Namespace) -> dict[str, Any]:
     passages = load_passages(args.corpus, args.docs, target_words=args.words)
 
-    def make(settings: Settings) -> TimedEmbedder:
-        return TimedEmbedder(ZeroEmbedder())
-
-    async with bench_session("floor", args.log_level, make) as b:
-        docs = [raw_document(f"floor-{i:06d}", p) for i, p in enumerate(passages)]
-        log(f"producing {len(docs)} docs before the worker")
-        produce_s = await bounded(
-            produce(b.settings.kafka_bootstrap, docs), args.timeout, "produce"
-        )
+    async with zero_session("floor", args.log_level) as b:
+        docs, produce_s = await produce_before_worker(b.settings, passages, "floor", args.timeout)
         worker = ForwardingWorker(b.settings, b.res, docs=len(docs), chunks=args.chunks_per_doc)
         meter = CpuMeter(b.broker.status().pid)
         meter.start()

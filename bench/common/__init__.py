@@ -35,6 +35,7 @@ from common.instruments import StageStats, StageTimer, TimedEmbedder, TimedIndex
 from common.report import (
     CpuMeter,
     bounded,
+    bucket_quantile,
     environment,
     histogram_quantile,
     histogram_snapshot,
@@ -57,8 +58,10 @@ from common.worker import (
     pipeline_parser,
     private_broker,
     produce,
+    produce_before_worker,
     result_name,
     run_benchmark,
+    zero_session,
 )
 from common.zero_embedder import ZeroEmbedder
 
@@ -80,6 +83,7 @@ __all__ = [
     "bench_session",
     "bench_settings",
     "bounded",
+    "bucket_quantile",
     "embed_alone",
     "embed_texts_of",
     "environment",
@@ -93,6 +97,7 @@ __all__ = [
     "private_broker",
     "proc_cpu_seconds",
     "produce",
+    "produce_before_worker",
     "raw_document",
     "result_name",
     "run_benchmark",
@@ -100,4 +105,5 @@ __all__ = [
     "stage_rows",
     "table",
     "write_json",
+    "zero_session",
 ]

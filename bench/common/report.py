@@ -44,8 +44,12 @@ def histogram_quantile(name: str, q: float, labels: dict[str, str] | None = None
             if labels and any(s.labels.get(k) != v for k, v in labels.items()):
                 continue
             buckets.append((float(s.labels["le"]), s.value))
-    buckets.sort()
-    if not buckets or buckets[-1][1] == 0:
+    return bucket_quantile(sorted(buckets), q)
+
+
+def bucket_quantile(buckets: Sequence[tuple[float, float]], q: float) -> float:
+    """Prometheus-style quantile of sorted ``(le, cumulative count)`` buckets (NaN when empty)."""
+    if not buckets or buckets[-1][1] <= 0:
         return float("nan")
     total = buckets[-1][1]
     rank = q * total

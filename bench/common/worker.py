@@ -13,16 +13,17 @@ import os
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import faust
 
-from common.corpus import DEFAULT_CORPUS, KAFKA_LIBS
+from common.corpus import DEFAULT_CORPUS, KAFKA_LIBS, Passage, raw_document
 from common.instruments import StageTimer, TimedEmbedder, TimedIndex
-from common.report import log, write_json
+from common.report import bounded, log, write_json
+from common.zero_embedder import ZeroEmbedder
 from tickerwire.adapters.index_factory import open_index
 from tickerwire.adapters.kafka_admin import ensure_topics, load_topic_specs
 from tickerwire.core.logging import configure_logging
@@ -181,6 +182,11 @@ async def bench_session(
                 await res.aclose()
 
 
+def zero_session(name: str, log_level: str) -> AbstractAsyncContextManager[BenchSession]:
+    """:func:`bench_session` with the zero-cost :class:`ZeroEmbedder` of the framework benches."""
+    return bench_session(name, log_level, lambda settings: TimedEmbedder(ZeroEmbedder()))
+
+
 def embed_texts_of(
     docs: Sequence[dict[str, Any]], settings: Settings, emb: Embedder
 ) -> tuple[list[str], list[int]]:
@@ -221,6 +227,19 @@ async def produce(bootstrap: str, docs: Sequence[dict[str, Any]], slice_size: in
         for i in range(0, len(docs), slice_size):
             await producer.send_batch(docs[i : i + slice_size])
     return time.perf_counter() - started
+
+
+async def produce_before_worker(
+    settings: Settings, passages: Sequence[Passage], prefix: str, limit_s: float
+) -> tuple[list[dict[str, Any]], float]:
+    """Raw documents ``<prefix>-NNNNNN`` of ``passages``, all produced before a worker starts;
+    return them and the seconds producing took."""
+    docs = [raw_document(f"{prefix}-{i:06d}", p) for i, p in enumerate(passages)]
+    mean_words = sum(p.words for p in passages) / len(passages) if passages else float("nan")
+    log(f"producing {len(docs)} docs (mean {mean_words:.0f} words) before the worker")
+    produce_s = await bounded(produce(settings.kafka_bootstrap, docs), limit_s, "produce")
+    log(f"  produced in {produce_s:.1f}s ({len(docs) / produce_s:.0f} docs/s)")
+    return docs, float(produce_s)
 
 
 def pipeline_parser(description: str, *, docs: int, words: int) -> argparse.ArgumentParser:
