@@ -21,6 +21,7 @@ from schemathesis.checks import not_a_server_error, positive_data_acceptance
 
 from tests.query_support import SPARSE, BagOfWordsEmbedder, doc, load_index
 from tests.secret_scan import register_secret
+from tickerwire.adapters.query_log import KafkaQueryLog
 from tickerwire.core.settings import Settings
 from tickerwire.query.ask import OfflineAnswerer
 from tickerwire.query.events import EventBroadcaster
@@ -35,6 +36,25 @@ DOCS = [
 ]
 
 
+class MemoryProducer:
+    """Takes what the query log sends, with no network: the app runs on the event loop of the
+    test client's portal thread, which outlives this module, so a log pointed at an absent
+    broker would go on reconnecting there through every later test."""
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(
+        self, topic: str, value: bytes, key: bytes | None = None
+    ) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     settings_ = Settings(
@@ -42,6 +62,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     )
     index = asyncio.run(load_index(tmp_path_factory.mktemp("fuzz") / "edge", DOCS))
     res = Resources(settings=settings_, embedder=BagOfWordsEmbedder(), sparse=SPARSE, index=index)
+    res.query_log = KafkaQueryLog(settings_, producer_factory=MemoryProducer)  # type: ignore[arg-type]
     app = query_app(res, OfflineAnswerer(), LiveDeps(events=EventBroadcaster()))
     schema = schemathesis.openapi.from_dict(app.openapi())
     schema.app = app
