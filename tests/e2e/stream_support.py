@@ -37,6 +37,12 @@ async def _partitions(bootstrap: str, topics: Iterable[str]) -> list[TopicPartit
 
 
 async def _lag(bootstrap: str, group: str, topics: Iterable[str]) -> int:
+    return sum((await _lag_by_partition(bootstrap, group, topics)).values())
+
+
+async def _lag_by_partition(
+    bootstrap: str, group: str, topics: Iterable[str]
+) -> dict[TopicPartition, int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await admin.start()
@@ -47,7 +53,7 @@ async def _lag(bootstrap: str, group: str, topics: Iterable[str]) -> int:
         committed = await admin.list_consumer_group_offsets(group, partitions=parts)
         # -1: nothing committed (the partition never had a record for the group to process)
         done = {tp: max(committed[tp].offset, 0) if tp in committed else 0 for tp in parts}
-        return sum(max(ends[tp] - done[tp], 0) for tp in parts)
+        return {tp: max(ends[tp] - done[tp], 0) for tp in parts}
     finally:
         await consumer.stop()
         await admin.close()
@@ -58,6 +64,12 @@ def stage_lag(bootstrap: str, group: str, topics: Iterable[str] | None = None) -
     every record produced so far is processed and its output is durable)."""
     names = list(topics) if topics is not None else list(STAGE_INPUT.values())
     return run_async(lambda: _lag(bootstrap, group, names))
+
+
+def stage_lag_by_partition(bootstrap: str, group: str) -> dict[str, int]:
+    """:func:`stage_lag` per ``topic:partition`` (for a failure message)."""
+    lag = run_async(lambda: _lag_by_partition(bootstrap, group, STAGE_INPUT.values()))
+    return {f"{tp.topic}:{tp.partition}": n for tp, n in lag.items()}
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.stream_support import dead_letters, stage_lag
+from tests.e2e.stream_support import dead_letters, stage_lag, stage_lag_by_partition
 from tests.e2e.support import Worker, expected_for, wait_until
 from tests.e2e.test_pipeline_e2e import make_doc, paragraph, produce
 from tests.kafka_support import free_port
@@ -67,7 +67,11 @@ class Case:
             240,
             f"{len(self.expected)} documents indexed exactly",
         )
-        wait_until(lambda: stage_lag(self.bootstrap, self.prefix) == 0, 120, "no consumer lag")
+        try:
+            wait_until(lambda: stage_lag(self.bootstrap, self.prefix) == 0, 120, "no consumer lag")
+        except AssertionError as exc:
+            lag = stage_lag_by_partition(self.bootstrap, self.prefix)
+            raise AssertionError(f"{exc}: {lag}\n{self.worker.log_tail()}") from exc
 
     def audit(self, fault: str, injected: str) -> dict[str, int]:
         """:func:`audit` of this case's index."""
@@ -81,7 +85,11 @@ def local_case(kind: str, bootstrap: str, tmp_path: Path, docs: int, updates: in
     records, latest = stream(prefix, docs, updates)
     cfg = Settings(data_dir=tmp_path / "data")
     worker = Worker(
-        bootstrap=bootstrap, data_dir=cfg.data_dir, app_id=prefix, http_port=free_port()
+        bootstrap=bootstrap,
+        data_dir=cfg.data_dir,
+        app_id=prefix,
+        http_port=free_port(),
+        env={"TICKERWIRE_LOG_LEVEL": "info"},  # a failure message carries the log's tail
     )
     return Case(prefix, records, expected_for(cfg, latest), worker, bootstrap)
 
