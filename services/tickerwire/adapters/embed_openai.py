@@ -182,13 +182,7 @@ class OpenAIEmbedder(BatchEmbedder, OpenAIAdapter):
             raise ConfigError(
                 f"unknown embedding dimension for model {model!r}: set TICKERWIRE_OPENAI_DIMENSIONS"
             )
-        super().__init__(
-            api_key=api_key,
-            base_url=base_url,
-            model=model,
-            timeout_s=timeout_s,
-            needed_for="the OpenAI API",
-        )
+        super().__init__(api_key, base_url, model, timeout_s, needed_for="the OpenAI API")
         if not 1 <= max_request_inputs <= MAX_INPUTS_PER_REQUEST:
             raise ValueError(f"max_request_inputs must be in [1, {MAX_INPUTS_PER_REQUEST}]")
         if max_request_tokens < MAX_INPUT_TOKENS:

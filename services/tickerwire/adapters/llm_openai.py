@@ -115,13 +115,7 @@ class OpenAIAnswerer(OpenAIAdapter):
         backoff_max_s: float = 8.0,
         prices: Mapping[str, tuple[float, float]] = CHAT_PRICES,
     ) -> None:
-        super().__init__(
-            api_key=api_key,
-            base_url=base_url,
-            model=model,
-            timeout_s=timeout_s,
-            needed_for="TICKERWIRE_LLM=openai",
-        )
+        super().__init__(api_key, base_url, model, timeout_s, needed_for="TICKERWIRE_LLM=openai")
         self._temperature = temperature
         self._max_tokens = max_tokens
         self._attempts = max_retries + 1

@@ -41,11 +41,11 @@ class OpenAIAdapter(AsyncClosing):
 
     def __init__(
         self,
-        *,
         api_key: SecretStr | None,
         base_url: str | None,
         model: str,
         timeout_s: float,
+        *,
         needed_for: str,
     ) -> None:
         if api_key is None and base_url is None:
