@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -13,6 +12,7 @@ from tickerwire.adapters.index_factory import open_index
 from tickerwire.adapters.index_server import ServerIndex
 from tickerwire.core.records import RawDocument
 from tickerwire.core.settings import Settings
+from tickerwire.core.waiting import wait_for
 from tickerwire.evaluation.worker import TICKERWIRE, WorkerProcess
 from tickerwire.runtime import chunker_for
 from tickerwire.stages.preprocess import ChunkerConfig, prepare
@@ -29,12 +29,8 @@ __all__ = [
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
     """Poll ``check`` until it is true; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    if not wait_for(check, timeout, interval):
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 class Worker(WorkerProcess):

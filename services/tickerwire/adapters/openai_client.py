@@ -29,12 +29,6 @@ def openai_client(
     )
 
 
-def connection(settings: Settings, **arguments: Any) -> dict[str, Any]:
-    """Constructor arguments of an OpenAI adapter: the connection of ``settings`` (key, base
-    URL), then ``arguments`` (the adapter's own settings and the caller's overrides)."""
-    return {"api_key": settings.openai_api_key, "base_url": settings.openai_base_url, **arguments}
-
-
 class OpenAIAdapter(AsyncClosing):
     """What the embedding and chat adapters share: the key check, the model, the client (built
     by :func:`openai_client`) and closing it."""
@@ -63,7 +57,8 @@ class OpenAIAdapter(AsyncClosing):
         """Build from ``settings``: the connection (key, base URL) and the fields named in
         :attr:`SETTINGS`; keyword overrides win."""
         own = {argument: getattr(settings, field) for argument, field in cls.SETTINGS.items()}
-        return cls(**connection(settings, **(own | overrides)))
+        connection = {"api_key": settings.openai_api_key, "base_url": settings.openai_base_url}
+        return cls(**(connection | own | overrides))
 
     async def _close(self) -> None:
         """Close the HTTP client."""
