@@ -152,17 +152,10 @@ class DocFacts(RecordBase):
         return not self.model_fields_set
 
 
-class _ChunkFields(UniqueTickersBase):
-    """The fields a chunk and its vector share, in wire order (``schema`` first)."""
+class DocumentFields(UniqueTickersBase):
+    """What every chunk of a document version stores about the document (its index payload
+    besides the chunk's own text and position)."""
 
-    schema_: str = Field(alias="schema")
-    doc_id: DocId
-    version: Version
-    chunk_id: UUID
-    chunk_index: Annotated[int, Field(ge=0)]
-    text: str
-    content_hash: Sha256Hex
-    token_count: Annotated[int, Field(ge=0)]
     title: str
     url: Uri | None
     source: str
@@ -170,8 +163,29 @@ class _ChunkFields(UniqueTickersBase):
     tickers: Tickers
     published_at: Timestamp
     language: Language
-    produced_at: Timestamp
     facts: DocFacts | None = None
+
+
+class _VersionRecord(RecordBase):
+    """A record about one version of one document: ``schema``, ``doc_id`` and ``version``, in
+    that order at the start of the wire form (the fast parser reads ``schema`` there,
+    ``_parse.parse_record``). Each record narrows ``schema`` to its own literal."""
+
+    schema_: str = Field(alias="schema")
+    doc_id: DocId
+    version: Version
+
+
+class _ChunkFields(DocumentFields, _VersionRecord):
+    """The fields a chunk and its vector share: the version's, the document's, then the chunk's
+    own (pydantic orders inherited fields base first)."""
+
+    chunk_id: UUID
+    chunk_index: Annotated[int, Field(ge=0)]
+    text: str
+    content_hash: Sha256Hex
+    token_count: Annotated[int, Field(ge=0)]
+    produced_at: Timestamp
 
 
 class ChunkRecord(_ChunkFields):
@@ -224,21 +238,7 @@ class VectorRecord(_ChunkFields):
         return cls(**fields, dense=tuple(dense), sparse=sparse, model=model)
 
 
-class DocumentFields(UniqueTickersBase):
-    """What every chunk of a document version stores about the document (its index payload
-    besides the chunk's own text and position)."""
-
-    title: str
-    url: Uri | None
-    source: str
-    doc_type: DocType
-    tickers: Tickers
-    published_at: Timestamp
-    language: Language
-    facts: DocFacts | None = None
-
-
-class CommitRecord(RecordBase):
+class CommitRecord(_VersionRecord):
     """The complete chunk list of one document version, on tickerwire.docs.chunks and
     tickerwire.docs.vectors (key = doc_id). Applying it deletes the document's points not in
     chunk_ids; a delete has an empty list.
@@ -250,8 +250,6 @@ class CommitRecord(RecordBase):
     SCHEMA_NAME: ClassVar[str] = "commit.v1"
 
     schema_: Literal["commit/v1"] = Field(default="commit/v1", alias="schema")
-    doc_id: DocId
-    version: Version
     op: Op
     chunk_ids: Annotated[tuple[UUID, ...], UniqueItems()]
     content_hash: Sha256Hex | None
