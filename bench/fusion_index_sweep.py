@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from common.kept_index import open_kept_index
-from tickerwire.core.ports import HybridParams, ScoredHit, SearchMode
+from tickerwire.core.ports import HybridParams, IndexQuery, ScoredHit, SearchMode
 from tickerwire.evaluation import dedupe, mean_scores, score
 from tickerwire.pipeline.fusion import fuse_hits
 from tickerwire.query.search import apply_understanding
@@ -75,15 +75,15 @@ async def collect(dataset: Path, work_dir: Path, depth: int) -> list[Asked]:
         for q in data.questions:
             u, filters, _ = search.narrow(q.text, TOP_CHUNKS, None)
             dense = await res.embedder.embed_query(q.text)
-            hybrid = HybridParams()
             lists = [
                 await res.index.search(
-                    dense=dense if mode == "dense" else None,
-                    sparse=res.sparse.encode_query(q.text) if mode == "sparse" else None,
-                    mode=mode,
-                    filters=filters,
-                    limit=depth,
-                    hybrid=hybrid,
+                    IndexQuery(
+                        mode,
+                        dense=dense if mode == "dense" else None,
+                        sparse=res.sparse.encode_query(q.text) if mode == "sparse" else None,
+                        filters=filters,
+                        limit=depth,
+                    )
                 )
                 for mode in SINGLE
             ]

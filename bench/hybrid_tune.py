@@ -14,7 +14,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from tickerwire.core.ports import HybridParams, SearchFilters, SearchMode
+from tickerwire.core.ports import HybridParams, IndexQuery, SearchMode
 from tickerwire.core.settings import Settings
 from tickerwire.evaluation import dedupe, load_dataset, mean_scores, score
 from tickerwire.runtime import open_resources
@@ -66,12 +66,7 @@ async def main() -> None:
             scored = []
             for q, (dv, sv) in zip(questions, encoded, strict=True):
                 hits = await res.index.search(
-                    dense=dv,
-                    sparse=sv,
-                    mode=mode,
-                    filters=SearchFilters(),
-                    limit=30,
-                    hybrid=params,
+                    IndexQuery(mode, dense=dv, sparse=sv, limit=30, hybrid=params)
                 )
                 scored.append(score(dedupe(str(h.payload["doc_id"]) for h in hits), q.relevant))
             rows.append({"mode": label, **mean_scores(scored)})

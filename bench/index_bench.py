@@ -37,7 +37,13 @@ import qdrant_edge as qe
 from tickerwire.adapters.index_edge import EdgeIndex
 from tickerwire.adapters.index_server import ServerIndex
 from tickerwire.core.payload import IndexPayload
-from tickerwire.core.ports import HybridParams, Point, SearchFilters, SparseVector, VectorIndex
+from tickerwire.core.ports import (
+    IndexQuery,
+    Point,
+    SearchFilters,
+    SparseVector,
+    VectorIndex,
+)
 
 TICKERS = ("AAPL", "MSFT", "TSLA", "NVDA", "AMZN", "GOOG", "META", "JPM", "XOM", "KO")
 DOC_TYPES = ("news", "filing", "transcript", "research", "market_stats")
@@ -124,12 +130,12 @@ async def query_latencies(index: VectorIndex, corpus: Corpus, n: int) -> dict[st
         for i in range(n):
             start = time.perf_counter()
             await index.search(
-                dense=dense[i].tolist(),
-                sparse=sparse[i],
-                mode=mode,  # type: ignore[arg-type]
-                filters=filters,
-                limit=10,
-                hybrid=HybridParams(),
+                IndexQuery(
+                    mode,  # type: ignore[arg-type]
+                    dense=dense[i].tolist(),
+                    sparse=sparse[i],
+                    filters=filters,
+                )
             )
             times.append(time.perf_counter() - start)
         out[name] = {"p50_ms": round(pct(times, 50), 3), "p99_ms": round(pct(times, 99), 3)}
@@ -330,14 +336,7 @@ async def main_section(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             extra = corpus.points(args.points, 2000)
 
             async def probe() -> None:
-                await index.search(
-                    dense=probe_vec,
-                    sparse=None,
-                    mode="dense",
-                    filters=SearchFilters(),
-                    limit=10,
-                    hybrid=HybridParams(),
-                )
+                await index.search(IndexQuery("dense", dense=probe_vec))
                 if extra:  # keep writing while the optimize runs: the journal replays these
                     await index.upsert([extra.pop()])
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from common.kept_index import open_kept_index
-from tickerwire.core.ports import ScoredHit, SearchFilters, VectorIndex
+from tickerwire.core.ports import IndexQuery, ScoredHit, SearchFilters, VectorIndex
 from tickerwire.evaluation import MODES, corpus_documents, dedupe, mean_scores, score
 from tickerwire.query.payload_match import parse_fiscal_period
 from tickerwire.query.search import SearchService
@@ -38,8 +38,8 @@ class PayloadFromCorpus:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._index, name)
 
-    async def search(self, **kwargs: Any) -> list[ScoredHit]:
-        hits = await self._index.search(**kwargs)
+    async def search(self, query: IndexQuery) -> list[ScoredHit]:
+        hits = await self._index.search(query)
         out = []
         for hit in hits:
             meta = self._rows.get(str(hit.payload.get("doc_id")), {})

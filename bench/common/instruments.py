@@ -10,6 +10,7 @@ from typing import Any
 
 from tickerwire.core.ports import (
     Embedder,
+    IndexQuery,
     Point,
     ScoredHit,
     SearchFilters,
@@ -89,8 +90,8 @@ class TimedIndex:
     async def get_document(self, doc_id: str) -> list[ScoredHit]:
         return await self.inner.get_document(doc_id)
 
-    async def search(self, **query: Any) -> list[ScoredHit]:
-        return await self.inner.search(**query)
+    async def search(self, query: IndexQuery) -> list[ScoredHit]:
+        return await self.inner.search(query)
 
     async def count(self, filters: SearchFilters | None = None) -> int:
         return await self.inner.count(filters)

@@ -14,7 +14,7 @@ import pytest
 from tickerwire.core.errors import ValidationError
 from tickerwire.core.payload import IndexPayload
 from tickerwire.core.ports import (
-    HybridParams,
+    IndexQuery,
     PeriodScope,
     Point,
     SearchFilters,
@@ -213,14 +213,7 @@ async def test_a_period_scope_takes_the_fiscal_year_or_else_the_publication_date
     )
     # Only the points without a fiscal year, published on DAY1: news:1 is out by its own year.
     assert await index.count(day1_only) == 4
-    hits = await index.search(
-        dense=basis(0),
-        sparse=None,
-        mode="dense",
-        filters=day1_only,
-        limit=10,
-        hybrid=HybridParams(),
-    )
+    hits = await index.search(IndexQuery("dense", dense=basis(0), filters=day1_only))
     assert {str(h.payload["doc_id"]) for h in hits} == {
         "mkt:AAPL:1",
         "mkt:MSFT:1",

@@ -18,6 +18,7 @@ from tickerwire.adapters.index_server import ServerIndex
 from tickerwire.core.errors import ConfigError, ValidationError, VectorIndexError
 from tickerwire.core.ports import (
     HybridParams,
+    IndexQuery,
     Point,
     SearchFilters,
     SearchMode,
@@ -67,12 +68,14 @@ async def search(
 ) -> list[str]:
     """Ids of the hits for ``basis(dense)`` and the term of point ``sparse`` (else shared)."""
     hits = await index.search(
-        dense=None if dense is None else basis(dense),
-        sparse=SparseVector((SHARED_TERM if sparse is None else term(sparse),), (1.0,)),
-        mode=mode,
-        filters=filters,
-        limit=limit,
-        hybrid=hybrid,
+        IndexQuery(
+            mode,
+            dense=None if dense is None else basis(dense),
+            sparse=SparseVector((SHARED_TERM if sparse is None else term(sparse),), (1.0,)),
+            filters=filters,
+            limit=limit,
+            hybrid=hybrid,
+        )
     )
     return [h.id for h in hits]
 
@@ -359,9 +362,7 @@ async def test_edge_upsert_takes_tuple_and_int_dense_vectors(tmp_path: Path) -> 
         as_tuple = dataclasses.replace(CORPUS[0], dense=tuple(CORPUS[0].dense))
         as_ints = dataclasses.replace(CORPUS[1], dense=[1] + [0] * (DIM - 1))
         await index.upsert([as_tuple, as_ints])
-        hits = await index.search(
-            dense=basis(0), sparse=None, mode="dense", filters=NO_FILTER, limit=2, hybrid=EQUAL
-        )
+        hits = await index.search(IndexQuery("dense", dense=basis(0), limit=2))
         assert [h.id for h in hits] == [as_tuple.id, as_ints.id]
         assert hits[0].score == pytest.approx(1.0)
 
@@ -417,12 +418,7 @@ async def test_sparse_search_ranks_the_point_with_the_rare_term_first(
 
 async def test_sparse_search_on_a_shared_term_ranks_by_weight(loaded: ConcreteIndex) -> None:
     hits = await loaded.search(
-        dense=None,
-        sparse=SparseVector((SHARED_TERM,), (1.0,)),
-        mode="sparse",
-        filters=NO_FILTER,
-        limit=20,
-        hybrid=EQUAL,
+        IndexQuery("sparse", sparse=SparseVector((SHARED_TERM,), (1.0,)), limit=20)
     )
     assert [h.id for h in hits] == [BY_INDEX[i] for i in reversed(range(8))]
 
@@ -457,9 +453,7 @@ async def test_hybrid_weights_decide_between_disagreeing_rankings(loaded: Concre
 
 
 async def test_hits_carry_the_payload(loaded: ConcreteIndex) -> None:
-    hits = await loaded.search(
-        dense=basis(5), sparse=None, mode="dense", filters=NO_FILTER, limit=1, hybrid=EQUAL
-    )
+    hits = await loaded.search(IndexQuery("dense", dense=basis(5), limit=1))
     assert hits[0].payload["doc_id"] == "d3"
     assert hits[0].payload["tickers"] == ["AAPL", "MSFT"]
     assert hits[0].payload["published_at"] == "2024-03-01T00:00:00Z"
@@ -475,12 +469,12 @@ async def test_missing_query_vectors_are_rejected(
 ) -> None:
     with pytest.raises(ValidationError):
         await index.search(
-            dense=basis(0) if dense else None,
-            sparse=SparseVector((1,), (1.0,)) if sparse else None,
-            mode=mode,
-            filters=NO_FILTER,
-            limit=3,
-            hybrid=EQUAL,
+            IndexQuery(
+                mode,
+                dense=basis(0) if dense else None,
+                sparse=SparseVector((1,), (1.0,)) if sparse else None,
+                limit=3,
+            )
         )
 
 
@@ -513,12 +507,13 @@ async def test_filters_restrict_every_mode(
 ) -> None:
     for mode in ("dense", "sparse", "hybrid"):
         hits = await loaded.search(
-            dense=basis(0),
-            sparse=SparseVector((SHARED_TERM,), (1.0,)),
-            mode=mode,
-            filters=filters,
-            limit=20,
-            hybrid=EQUAL,
+            IndexQuery(
+                mode,
+                dense=basis(0),
+                sparse=SparseVector((SHARED_TERM,), (1.0,)),
+                filters=filters,
+                limit=20,
+            )
         )
         assert {h.id for h in hits} == ids_of(*expected), (name, mode)
     assert await loaded.count(filters) == len(expected)

@@ -17,7 +17,7 @@ from tests.e2e.test_pipeline_e2e import produce
 from tests.reliability.faults_support import stream
 from tickerwire.adapters.index_server import ServerIndex
 from tickerwire.core.errors import ConfigError
-from tickerwire.core.ports import SearchFilters
+from tickerwire.core.ports import IndexQuery
 from tickerwire.core.settings import Settings
 from tickerwire.pipeline.sparse import BM25Encoder
 from tickerwire.runtime.reindex import reindex
@@ -33,12 +33,7 @@ async def _search_loop(index: ServerIndex, settings: Settings, halt: asyncio.Eve
     counts: list[int] = []
     while not halt.is_set():
         hits = await index.search(
-            dense=None,
-            sparse=query,
-            mode="sparse",
-            filters=SearchFilters(),
-            limit=5,
-            hybrid=settings.hybrid_params(),
+            IndexQuery("sparse", sparse=query, limit=5, hybrid=settings.hybrid_params())
         )
         counts.append(len(hits))
         await asyncio.sleep(0)

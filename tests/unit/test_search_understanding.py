@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from tickerwire.core.ports import (
     HybridParams,
+    IndexQuery,
     PeriodScope,
     ScoredHit,
     SearchFilters,
@@ -54,8 +55,8 @@ class FakeIndex:
     calls: list[dict[str, Any]] = field(default_factory=list)
     backend: str = "fake"
 
-    async def search(self, **query: Any) -> list[ScoredHit]:
-        filters, limit, mode = query["filters"], query["limit"], query["mode"]
+    async def search(self, query: IndexQuery) -> list[ScoredHit]:
+        filters, limit, mode = query.filters, query.limit, query.mode
         self.calls.append({"filters": filters, "limit": limit, "mode": mode})
         rows = [
             p for p in CORPUS if not filters.tickers or set(p["tickers"]) & set(filters.tickers)

@@ -6,7 +6,7 @@ the Edge index hands to the binding is built here, so :mod:`index_edge` only orc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 import qdrant_edge as qe
@@ -48,7 +48,7 @@ class _EdgeFilters(FilterBuilder[EdgeCondition, qe.Filter]):
     def match_any(self, key: str, values: list[str] | list[int]) -> qe.FieldCondition:
         return qe.FieldCondition(key, match=qe.MatchAny(values))
 
-    def in_range(self, key: str, bounds: dict[str, float | None]) -> qe.FieldCondition:
+    def in_range(self, key: str, bounds: Mapping[str, float]) -> qe.FieldCondition:
         return qe.FieldCondition(key, range=qe.RangeFloat(**bounds))
 
     def is_empty(self, key: str) -> qe.IsEmptyCondition:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar, cast
@@ -19,13 +19,10 @@ from typing import Any, Generic, Literal, TypeVar, cast
 from tickerwire.core.errors import ValidationError
 from tickerwire.core.metrics import INDEX_UPSERTS, INDEX_WRITE_SECONDS, INDEX_WRITES
 from tickerwire.core.ports import (
-    HybridParams,
     IndexQuery,
     Point,
     ScoredHit,
     SearchFilters,
-    SearchMode,
-    SparseVector,
 )
 from tickerwire.pipeline.fusion import fuse_hits
 
@@ -81,12 +78,11 @@ class MatchAnyCond:
 
 @dataclass(frozen=True, slots=True)
 class RangeCond:
-    """The float payload field ``key`` lies in the given bounds (None means open)."""
+    """The float payload field ``key`` lies within ``bounds``, keyed as both clients' range types
+    take them (``gte``, ``lt``, ``lte``); a bound that is absent is open."""
 
     key: str
-    gte: float | None = None
-    lt: float | None = None
-    lte: float | None = None
+    bounds: Mapping[str, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,23 +140,24 @@ def filter_conditions(filters: SearchFilters | None) -> list[Condition]:
                         IsEmptyCond("fiscal_year"),
                         RangeCond(
                             "published_ts",
-                            gte=to_epoch(scope.published_from),
-                            lt=to_epoch(scope.published_before),
+                            {
+                                "gte": to_epoch(scope.published_from),
+                                "lt": to_epoch(scope.published_before),
+                            },
                         ),
                     ),
                 )
             )
         )
-    if filters.published_after is not None or filters.published_before is not None:
-        conds.append(
-            RangeCond(
-                "published_ts",
-                gte=None if filters.published_after is None else to_epoch(filters.published_after),
-                lt=None if filters.published_before is None else to_epoch(filters.published_before),
-            )
-        )
+    window = {
+        bound: to_epoch(moment)
+        for bound, moment in (("gte", filters.published_after), ("lt", filters.published_before))
+        if moment is not None
+    }
+    if window:
+        conds.append(RangeCond("published_ts", window))
     if filters.as_of is not None:
-        conds.append(RangeCond("published_ts", lte=to_epoch(filters.as_of)))
+        conds.append(RangeCond("published_ts", {"lte": to_epoch(filters.as_of)}))
     return conds
 
 
@@ -177,8 +174,8 @@ class FilterBuilder(abc.ABC, Generic[C, F]):
     def match_any(self, key: str, values: list[str] | list[int]) -> C: ...
 
     @abc.abstractmethod
-    def in_range(self, key: str, bounds: dict[str, float | None]) -> C:
-        """``bounds``: ``gte``, ``lt`` and ``lte``, None where open."""
+    def in_range(self, key: str, bounds: Mapping[str, float]) -> C:
+        """``bounds``: some of ``gte``, ``lt`` and ``lte`` (an absent one is open)."""
 
     @abc.abstractmethod
     def is_empty(self, key: str) -> C: ...
@@ -197,7 +194,7 @@ class FilterBuilder(abc.ABC, Generic[C, F]):
             return self.is_empty(cond.key)
         if isinstance(cond, MatchAnyCond):
             return self.match_any(cond.key, cast("list[str] | list[int]", list(cond.values)))
-        return self.in_range(cond.key, {"gte": cond.gte, "lt": cond.lt, "lte": cond.lte})
+        return self.in_range(cond.key, cond.bounds)
 
     def filter(self, filters: SearchFilters | None) -> F | None:
         """The back end's filter for ``filters``; None when nothing is filtered."""
@@ -205,61 +202,43 @@ class FilterBuilder(abc.ABC, Generic[C, F]):
         return self.all_of([self.condition(c) for c in conds]) if conds else None
 
 
-def check_search_args(
-    mode: SearchMode,
-    dense: Sequence[float] | None,
-    sparse_present: bool,
-    limit: int,
-) -> None:
-    """Raise ValidationError when ``mode`` lacks the query vector(s) it needs."""
-    if limit < 1:
-        raise ValidationError(f"limit must be >= 1, got {limit}")
-    if mode in ("dense", "hybrid") and dense is None:
-        raise ValidationError(f"mode {mode!r} needs a dense query vector")
-    if mode in ("sparse", "hybrid") and not sparse_present:
-        raise ValidationError(f"mode {mode!r} needs a sparse query vector")
+def check_search_args(query: IndexQuery) -> None:
+    """Raise ValidationError when ``query`` lacks the vector(s) its mode needs or its limit is
+    below 1 (a sparse vector without terms counts as missing)."""
+    if query.limit < 1:
+        raise ValidationError(f"limit must be >= 1, got {query.limit}")
+    if query.mode in ("dense", "hybrid") and query.dense is None:
+        raise ValidationError(f"mode {query.mode!r} needs a dense query vector")
+    if query.mode in ("sparse", "hybrid") and (query.sparse is None or not query.sparse.indices):
+        raise ValidationError(f"mode {query.mode!r} needs a sparse query vector")
 
 
 class SearchTemplate:
     """:meth:`VectorIndex.search`, shared by both back ends: the argument checks and the
     client-side fusion here, the back end's own query in :meth:`_query`."""
 
-    async def search(
-        self,
-        *,
-        dense: Sequence[float] | None,
-        sparse: SparseVector | None,
-        mode: SearchMode,
-        filters: SearchFilters,
-        limit: int,
-        hybrid: HybridParams,
-    ) -> list[ScoredHit]:
+    async def search(self, query: IndexQuery) -> list[ScoredHit]:
         """Top ``limit`` hits; hybrid fuses filtered dense and sparse prefetches by its
         ``fusion`` (weighted RRF in the index, or client-side score fusion)."""
-        check_search_args(mode, dense, sparse is not None and bool(sparse.indices), limit)
-        query = IndexQuery(dense, sparse, mode, filters, limit, hybrid)
-        if mode != "hybrid" or hybrid.fusion == "rrf":
+        check_search_args(query)
+        hybrid = query.hybrid
+        if query.mode != "hybrid" or hybrid.fusion == "rrf":
             return await self._query(query)
         # Qdrant fuses only by RRF or DBSF in the index, and the shipped default is score fusion
         # (docs/retrieval.md): both back ends run the two filtered searches and fuse them here.
-        depth = max(hybrid.prefetch, limit)
+        depth = max(hybrid.prefetch, query.limit)
         dense_hits, sparse_hits = await asyncio.gather(
             self._query(dataclasses.replace(query, sparse=None, mode="dense", limit=depth)),
             self._query(dataclasses.replace(query, dense=None, mode="sparse", limit=depth)),
         )
-        return fuse_hits(dense_hits, sparse_hits, hybrid, limit)
+        return fuse_hits(dense_hits, sparse_hits, hybrid, query.limit)
 
     async def _query(self, query: IndexQuery) -> list[ScoredHit]:
         """The back end's search for ``query`` (checked; hybrid only with RRF)."""
         raise NotImplementedError
 
     async def top_by(
-        self,
-        *,
-        field: str,
-        direction: Literal["asc", "desc"],
-        filters: SearchFilters,
-        limit: int,
+        self, *, field: str, direction: Literal["asc", "desc"], filters: SearchFilters, limit: int
     ) -> list[ScoredHit]:
         """At most ``limit`` points matching ``filters``, ordered by ``field`` through its float
         index (Qdrant order-by); points without the field are skipped; score is the field value."""

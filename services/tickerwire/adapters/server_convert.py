@@ -3,7 +3,7 @@ collections behind an alias (``<alias>__g<N>``, swapped by ``tickerwire reindex`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from qdrant_client import models
 
@@ -22,7 +22,7 @@ class _ServerFilters(FilterBuilder[models.Condition, models.Filter]):
     def match_any(self, key: str, values: list[str] | list[int]) -> models.Condition:
         return models.FieldCondition(key=key, match=models.MatchAny(any=values))
 
-    def in_range(self, key: str, bounds: dict[str, float | None]) -> models.Condition:
+    def in_range(self, key: str, bounds: Mapping[str, float]) -> models.Condition:
         return models.FieldCondition(key=key, range=models.Range(**bounds))
 
     def is_empty(self, key: str) -> models.Condition:

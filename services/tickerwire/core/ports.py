@@ -6,7 +6,7 @@ Adapters implement them; pipeline code and use cases only ever see these types.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -115,18 +115,15 @@ class HybridParams:
 
 @dataclass(frozen=True, slots=True)
 class IndexQuery:
-    """One search, as :meth:`VectorIndex.search` takes its arguments."""
+    """One search of a :class:`VectorIndex`: ``mode`` needs ``dense`` (dense, hybrid) and
+    ``sparse`` (sparse, hybrid); ``hybrid`` says how a hybrid search fuses its two sides."""
 
-    dense: Sequence[float] | None
-    sparse: SparseVector | None
     mode: SearchMode
-    filters: SearchFilters
-    limit: int
-    hybrid: HybridParams
-
-    def arguments(self) -> dict[str, Any]:
-        """The keyword arguments of :meth:`VectorIndex.search` (shallow: values as they are)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    dense: Sequence[float] | None = None
+    sparse: SparseVector | None = None
+    filters: SearchFilters = SearchFilters()
+    limit: int = 10
+    hybrid: HybridParams = HybridParams()
 
 
 @runtime_checkable
@@ -230,26 +227,14 @@ class VectorIndex(Protocol):
         """Every point of ``doc_id``, ordered by ``chunk_index`` (score is 0)."""
         ...
 
-    async def search(
-        self,
-        *,
-        dense: Sequence[float] | None,
-        sparse: SparseVector | None,
-        mode: SearchMode,
-        filters: SearchFilters,
-        limit: int,
-        hybrid: HybridParams,
-    ) -> list[ScoredHit]:
-        """Top ``limit`` points for the mode; hybrid fuses dense and sparse prefetches with RRF."""
+    async def search(self, query: IndexQuery) -> list[ScoredHit]:
+        """Top ``query.limit`` points for its mode; hybrid fuses the filtered dense and sparse
+        candidates as ``query.hybrid`` says. Raises ValidationError when a vector the mode needs
+        is missing or the limit is below 1."""
         ...
 
     async def top_by(
-        self,
-        *,
-        field: str,
-        direction: Literal["asc", "desc"],
-        filters: SearchFilters,
-        limit: int,
+        self, *, field: str, direction: Literal["asc", "desc"], filters: SearchFilters, limit: int
     ) -> list[ScoredHit]:
         """Points matching ``filters`` ordered by the numeric payload ``field`` (Qdrant order-by),
         at most ``limit``; points without the field are not returned; score is the field value."""

@@ -163,7 +163,7 @@ class SearchService:
             mode = "dense" if mode == "hybrid" else mode
         t1 = time.perf_counter()
         hits, watermark = await asyncio.gather(
-            self._candidates(IndexQuery(dense, sparse, mode, filters, limit, self._hybrid)),
+            self._candidates(IndexQuery(mode, dense, sparse, filters, limit, self._hybrid)),
             self._index.watermark(),
         )
         if u is not None:
@@ -185,7 +185,7 @@ class SearchService:
     async def _candidates(self, query: IndexQuery) -> list[ScoredHit]:
         if query.mode == "sparse" and query.sparse is None:
             return []
-        return await self._index.search(**query.arguments())
+        return await self._index.search(query)
 
 
 def apply_understanding(hits: Sequence[ScoredHit], u: Understanding) -> list[ScoredHit]:
