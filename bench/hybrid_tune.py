@@ -19,19 +19,19 @@ from tickerwire.core.settings import Settings
 from tickerwire.evaluation import dedupe, load_dataset, mean_scores, score
 from tickerwire.runtime import open_resources
 
+#: (rrf_k, dense_weight, sparse_weight) of each setting, in the order they are scored.
 GRID = [
-    (60, 1.0, 1.0),
-    (10, 1.0, 1.0),
-    (2, 1.0, 1.0),
-    (1, 1.0, 1.0),
+    # Plain RRF (equal weights), k falling.
+    *[(k, 1.0, 1.0) for k in (60, 10, 2, 1)],
+    # One side three times the other, at k=10.
     (10, 1.0, 3.0),
     (10, 3.0, 1.0),
-    (5, 1.0, 3.0),
-    (2, 1.0, 2.0),
-    (2, 1.0, 6.0),
-    (1, 1.0, 2.0),
-    (1, 1.0, 3.0),
-    (1, 1.0, 4.0),
+    # Sparse weighted up, at small k: {k: sparse weights}.
+    *[
+        (k, 1.0, sparse)
+        for k, sparse_weights in {5: (3.0,), 2: (2.0, 6.0), 1: (2.0, 3.0, 4.0)}.items()
+        for sparse in sparse_weights
+    ],
 ]
 
 

@@ -276,20 +276,21 @@ def test_without_a_fiscal_period_the_publication_date_decides() -> None:
 # --- learning names from documents --------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("name", "key"),
-    [
-        ("Tesla, Inc.", "tesla"),
-        ("TESLA INC", "tesla"),
-        ("JPMorgan Chase & Co.", "jpmorganchase"),
-        ("The Goldman Sachs Group, Inc.", "goldmansachs"),
-        ("Exxon Mobil Corporation", "exxonmobil"),
-        ("ExxonMobil", "exxonmobil"),
-        ("Amazon.com Inc.", "amazon"),
-        ("NVIDIA's", "nvidia"),
-        ("The Company", ""),
-    ],
-)
+#: Company names and the keys they normalise to.
+NAME_KEYS = {
+    "Tesla, Inc.": "tesla",
+    "TESLA INC": "tesla",
+    "JPMorgan Chase & Co.": "jpmorganchase",
+    "The Goldman Sachs Group, Inc.": "goldmansachs",
+    "Exxon Mobil Corporation": "exxonmobil",
+    "ExxonMobil": "exxonmobil",
+    "Amazon.com Inc.": "amazon",
+    "NVIDIA's": "nvidia",
+    "The Company": "",
+}
+
+
+@pytest.mark.parametrize(("name", "key"), NAME_KEYS.items())
 def test_names_normalise_by_rule(name: str, key: str) -> None:
     assert normalize_name(name) == key
 

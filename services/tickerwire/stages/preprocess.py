@@ -11,7 +11,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -359,18 +359,12 @@ class PreprocessStage:
     def _chunk_record(
         doc: RawDocument, chunk: Chunk, produced_at: datetime, document: DocumentFields
     ) -> ChunkRecord:
-        fields = dict(document)
+        # Every Chunk field goes into the record: chunk_id as a UUID, index as chunk_index.
+        fields = asdict(chunk) | dict(document)
+        fields["chunk_id"] = UUID(chunk.chunk_id)
+        fields["chunk_index"] = fields.pop("index")
         if fields["facts"] is None:
             del fields["facts"]
         return ChunkRecord(
-            doc_id=doc.doc_id,
-            version=doc.version,
-            chunk_id=UUID(chunk.chunk_id),
-            chunk_index=chunk.index,
-            text=chunk.text,
-            embed_text=chunk.embed_text,
-            content_hash=chunk.content_hash,
-            token_count=chunk.token_count,
-            produced_at=produced_at,
-            **fields,
+            doc_id=doc.doc_id, version=doc.version, produced_at=produced_at, **fields
         )
