@@ -19,6 +19,7 @@ from uuid import UUID
 
 import qdrant_edge as qe
 
+from tickerwire.adapters import index_common as common
 from tickerwire.adapters.edge_convert import (
     EDGE_DIRECTIONS,
     EDGE_SCHEMAS,
@@ -37,32 +38,12 @@ from tickerwire.adapters.edge_layout import (
 )
 from tickerwire.adapters.edge_lock import OwnerLock
 from tickerwire.adapters.edge_maintenance import BACKEND, EdgeMaintenance, Journal
-from tickerwire.adapters.index_common import (
-    DENSE,
-    PAYLOAD_INDEXES,
-    SCROLL_PAGE,
-    SPARSE,
-    SearchTemplate,
-    by_chunk_index,
-    float_or_none,
-    stored_fields,
-    timed_write,
-    to_hit,
-)
+from tickerwire.adapters.index_common import SearchTemplate
 from tickerwire.core.closing import AsyncClosing
 from tickerwire.core.errors import ConfigError, TickerwireError, VectorIndexError
 from tickerwire.core.logging import get_logger
-from tickerwire.core.metrics import (
-    INDEX_DELETES,
-    INDEX_POINTS,
-)
-from tickerwire.core.ports import (
-    IndexQuery,
-    Point,
-    ScoredHit,
-    SearchFilters,
-    Watermark,
-)
+from tickerwire.core.metrics import INDEX_DELETES, INDEX_POINTS
+from tickerwire.core.ports import IndexQuery, Point, ScoredHit, SearchFilters, Watermark
 
 _T = TypeVar("_T")
 log = get_logger(__name__)
@@ -165,7 +146,7 @@ class EdgeIndex(SearchTemplate, EdgeMaintenance, AsyncClosing):
             created = True
         try:
             present = set(shard.info().payload_schema)
-            for name, kind in PAYLOAD_INDEXES:
+            for name, kind in common.PAYLOAD_INDEXES:
                 if name not in present:
                     shard.update(qe.UpdateOperation.create_field_index(name, EDGE_SCHEMAS[kind]))
             if created:
@@ -244,7 +225,7 @@ class EdgeIndex(SearchTemplate, EdgeMaintenance, AsyncClosing):
         if not points:
             return
         async with self._write_lock:
-            with timed_write(BACKEND, "upsert", upserted=len(points)):
+            with common.timed_write(BACKEND, "upsert", upserted=len(points)):
                 await self._run(self._upsert_sync, points)
 
     def _commits_sync(self, commits: Sequence[tuple[str, Sequence[str]]]) -> int:
@@ -283,17 +264,17 @@ class EdgeIndex(SearchTemplate, EdgeMaintenance, AsyncClosing):
         if not batch:
             return 0
         async with self._write_lock:
-            with timed_write(BACKEND, "delete"):
+            with common.timed_write(BACKEND, "delete"):
                 return await self._run(self._commits_sync, batch)
 
     async def refresh_payloads(self, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         """One filtered ``set_payload`` per point (a missing point matches nothing), as one
         executor job, journaled like every other write."""
-        batch = [(edge_id(point_id), stored_fields(fields)) for point_id, fields in updates]
+        batch = [(edge_id(point_id), common.stored_fields(fields)) for point_id, fields in updates]
         if not batch:
             return
         async with self._write_lock:
-            with timed_write(BACKEND, "payload"):
+            with common.timed_write(BACKEND, "payload"):
                 await self._run(self._refresh_sync, batch)
 
     def _refresh_sync(self, batch: Sequence[tuple[UUID, dict[str, Any]]]) -> None:
@@ -313,9 +294,11 @@ class EdgeIndex(SearchTemplate, EdgeMaintenance, AsyncClosing):
         offset: Any = None
         while True:
             records, offset = shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=SCROLL_PAGE, filter=flt, with_payload=payload)
+                qe.ScrollRequest(
+                    offset=offset, limit=common.SCROLL_PAGE, filter=flt, with_payload=payload
+                )
             )
-            hits.extend(to_hit(r.id, 0.0, r.payload) for r in records)
+            hits.extend(common.to_hit(r.id, 0.0, r.payload) for r in records)
             if offset is None:
                 return hits
 
@@ -326,7 +309,7 @@ class EdgeIndex(SearchTemplate, EdgeMaintenance, AsyncClosing):
 
     async def get_document(self, doc_id: str) -> list[ScoredHit]:
         """Every point of ``doc_id`` with its payload, ordered by ``chunk_index``."""
-        return by_chunk_index(await self._run(self._scroll_sync, doc_filter(doc_id), True))
+        return common.by_chunk_index(await self._run(self._scroll_sync, doc_filter(doc_id), True))
 
     async def all_point_ids(self) -> set[str]:
         """Every point id in the shard."""
@@ -350,10 +333,12 @@ class EdgeIndex(SearchTemplate, EdgeMaintenance, AsyncClosing):
         dense_q = (
             None
             if query.dense is None
-            else qe.Query.Nearest([float(x) for x in query.dense], DENSE)
+            else qe.Query.Nearest([float(x) for x in query.dense], common.DENSE)
         )
         sparse_q = (
-            None if query.sparse is None else qe.Query.Nearest(edge_sparse(query.sparse), SPARSE)
+            None
+            if query.sparse is None
+            else qe.Query.Nearest(edge_sparse(query.sparse), common.SPARSE)
         )
         if query.mode == "hybrid":
             assert dense_q is not None and sparse_q is not None
@@ -380,7 +365,7 @@ class EdgeIndex(SearchTemplate, EdgeMaintenance, AsyncClosing):
                 with_payload=True,
             )
         points = await self._run(lambda: self._live().query(request))
-        return [to_hit(p.id, p.score, p.payload) for p in points]
+        return [common.to_hit(p.id, p.score, p.payload) for p in points]
 
     def _max_sync(self, key: str) -> float | None:
         records, _ = self._live().scroll(
@@ -390,7 +375,7 @@ class EdgeIndex(SearchTemplate, EdgeMaintenance, AsyncClosing):
                 order_by=qe.OrderBy(key, direction=qe.Direction.Desc),
             )
         )
-        return float_or_none(records[0].order_value) if records else None
+        return common.float_or_none(records[0].order_value) if records else None
 
     async def _ordered(
         self, field: str, direction: Literal["asc", "desc"], filters: SearchFilters, limit: int
@@ -402,7 +387,7 @@ class EdgeIndex(SearchTemplate, EdgeMaintenance, AsyncClosing):
             order_by=qe.OrderBy(field, direction=EDGE_DIRECTIONS[direction]),
         )
         records, _ = await self._run(lambda: self._live().scroll(request))
-        return [to_hit(r.id, float(r.order_value or 0.0), r.payload) for r in records]
+        return [common.to_hit(r.id, float(r.order_value or 0.0), r.payload) for r in records]
 
     async def watermark(self) -> Watermark:
         """Newest ``published_ts`` and ``indexed_ts`` (order_by on their float indexes)."""

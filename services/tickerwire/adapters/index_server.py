@@ -15,18 +15,8 @@ from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.common.client_exceptions import QdrantException, ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from tickerwire.adapters.index_common import (
-    DENSE,
-    PAYLOAD_INDEXES,
-    SCROLL_PAGE,
-    SPARSE,
-    SearchTemplate,
-    by_chunk_index,
-    float_or_none,
-    stored_fields,
-    timed_write,
-    to_hit,
-)
+from tickerwire.adapters import index_common as common
+from tickerwire.adapters.index_common import SearchTemplate
 from tickerwire.adapters.server_convert import (
     SERVER_DIRECTIONS,
     SERVER_SCHEMAS,
@@ -39,17 +29,8 @@ from tickerwire.adapters.server_convert import (
 from tickerwire.core.closing import AsyncClosing
 from tickerwire.core.errors import ConfigError, IndexUnavailableError, VectorIndexError
 from tickerwire.core.logging import get_logger
-from tickerwire.core.metrics import (
-    INDEX_DELETES,
-    INDEX_POINTS,
-)
-from tickerwire.core.ports import (
-    IndexQuery,
-    Point,
-    ScoredHit,
-    SearchFilters,
-    Watermark,
-)
+from tickerwire.core.metrics import INDEX_DELETES, INDEX_POINTS
+from tickerwire.core.ports import IndexQuery, Point, ScoredHit, SearchFilters, Watermark
 
 BACKEND = "server"
 _T = TypeVar("_T")
@@ -162,14 +143,18 @@ class ServerIndex(SearchTemplate, AsyncClosing):
         else:
             info = await self._call(self._client.get_collection(physical))
             vectors = info.config.params.vectors
-            size = vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
+            size = (
+                vectors[common.DENSE].size
+                if isinstance(vectors, dict) and common.DENSE in vectors
+                else None
+            )
             if size != dim:
                 raise ConfigError(f"collection {physical!r} has dense size {size}, not {dim}")
         with warnings.catch_warnings():
             # Local mode warns that payload indexes have no effect there; the server needs them.
             if self._local:
                 warnings.filterwarnings("ignore", "Payload indexes have no effect", UserWarning)
-            for field, kind in PAYLOAD_INDEXES:
+            for field, kind in common.PAYLOAD_INDEXES:
                 await self._call(
                     self._client.create_payload_index(
                         physical, field, field_schema=SERVER_SCHEMAS[kind], wait=True
@@ -189,10 +174,10 @@ class ServerIndex(SearchTemplate, AsyncClosing):
             self._client.create_collection(
                 physical,
                 vectors_config={
-                    DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)
+                    common.DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)
                 },
                 sparse_vectors_config={
-                    SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                    common.SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
                 },
             )
         )
@@ -246,7 +231,7 @@ class ServerIndex(SearchTemplate, AsyncClosing):
         if not points:
             return
         structs = [server_struct(p) for p in points]
-        with timed_write(BACKEND, "upsert", upserted=len(points)):
+        with common.timed_write(BACKEND, "upsert", upserted=len(points)):
             await self._call(self._client.upsert(self._collection, structs, wait=True))
 
     async def refresh_payloads(self, updates: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
@@ -255,7 +240,7 @@ class ServerIndex(SearchTemplate, AsyncClosing):
         operations: list[models.UpdateOperation] = [
             models.SetPayloadOperation(
                 set_payload=models.SetPayload(
-                    payload=stored_fields(fields),
+                    payload=common.stored_fields(fields),
                     filter=models.Filter(must=[models.HasIdCondition(has_id=[point_id])]),
                 )
             )
@@ -263,7 +248,7 @@ class ServerIndex(SearchTemplate, AsyncClosing):
         ]
         if not operations:
             return
-        with timed_write(BACKEND, "payload"):
+        with common.timed_write(BACKEND, "payload"):
             await self._call(
                 self._client.batch_update_points(self._collection, operations, wait=True)
             )
@@ -289,7 +274,7 @@ class ServerIndex(SearchTemplate, AsyncClosing):
         doomed_filter = models.Filter(
             should=[doc_filter(doc_id, sorted(kept)) for doc_id, kept in survivors.items()]
         )
-        with timed_write(BACKEND, "delete"):
+        with common.timed_write(BACKEND, "delete"):
             doomed = (
                 await self._call(
                     self._client.count(self._collection, count_filter=doomed_filter, exact=True)
@@ -314,12 +299,12 @@ class ServerIndex(SearchTemplate, AsyncClosing):
                 self._client.scroll(
                     self._collection,
                     scroll_filter=flt,
-                    limit=SCROLL_PAGE,
+                    limit=common.SCROLL_PAGE,
                     offset=offset,
                     with_payload=payload,
                 )
             )
-            hits.extend(to_hit(r.id, 0.0, r.payload) for r in records)
+            hits.extend(common.to_hit(r.id, 0.0, r.payload) for r in records)
             if offset is None:
                 return hits
 
@@ -329,7 +314,7 @@ class ServerIndex(SearchTemplate, AsyncClosing):
 
     async def get_document(self, doc_id: str) -> list[ScoredHit]:
         """Every point of ``doc_id`` with its payload, ordered by ``chunk_index``."""
-        return by_chunk_index(await self._scroll(doc_filter(doc_id), True))
+        return common.by_chunk_index(await self._scroll(doc_filter(doc_id), True))
 
     async def all_point_ids(self) -> set[str]:
         """Every point id in the collection."""
@@ -365,8 +350,10 @@ class ServerIndex(SearchTemplate, AsyncClosing):
                 self._client.query_points(
                     self._collection,
                     prefetch=[
-                        models.Prefetch(query=dense_q, using=DENSE, limit=depth, filter=flt),
-                        models.Prefetch(query=sparse_q, using=SPARSE, limit=depth, filter=flt),
+                        models.Prefetch(query=dense_q, using=common.DENSE, limit=depth, filter=flt),
+                        models.Prefetch(
+                            query=sparse_q, using=common.SPARSE, limit=depth, filter=flt
+                        ),
                     ],
                     query=models.RrfQuery(
                         rrf=models.Rrf(
@@ -384,13 +371,13 @@ class ServerIndex(SearchTemplate, AsyncClosing):
                 self._client.query_points(
                     self._collection,
                     query=dense_q if query.mode == "dense" else sparse_q,
-                    using=DENSE if query.mode == "dense" else SPARSE,
+                    using=common.DENSE if query.mode == "dense" else common.SPARSE,
                     query_filter=flt,
                     limit=query.limit,
                     with_payload=True,
                 )
             )
-        return [to_hit(p.id, p.score, p.payload) for p in response.points]
+        return [common.to_hit(p.id, p.score, p.payload) for p in response.points]
 
     async def _max(self, key: str) -> float | None:
         records, _ = await self._call(
@@ -401,7 +388,7 @@ class ServerIndex(SearchTemplate, AsyncClosing):
                 order_by=models.OrderBy(key=key, direction=models.Direction.DESC),
             )
         )
-        return float_or_none((records[0].payload or {}).get(key)) if records else None
+        return common.float_or_none((records[0].payload or {}).get(key)) if records else None
 
     async def _ordered(
         self, field: str, direction: Literal["asc", "desc"], filters: SearchFilters, limit: int
@@ -419,7 +406,7 @@ class ServerIndex(SearchTemplate, AsyncClosing):
         for r in records:
             # A server sets order_value; local mode leaves it None, so read the payload.
             value = r.order_value if r.order_value is not None else (r.payload or {}).get(field)
-            hits.append(to_hit(r.id, float(value or 0.0), r.payload))
+            hits.append(common.to_hit(r.id, float(value or 0.0), r.payload))
         return hits
 
     async def watermark(self) -> Watermark:
