@@ -137,13 +137,7 @@ async def measure(
     search = SearchService(
         embedder=embedder, sparse=sparse, index=index, hybrid=Settings().hybrid_params()
     )
-    ask = AskService(
-        search=search,
-        embedder=embedder,
-        tokenize=sparse.tokenize,
-        model=OfflineAnswerer(),
-        min_evidence=0.0,
-    )
+    ask = AskService(search=search, model=OfflineAnswerer(), min_evidence=0.0)
     out = []
     for q in sample.questions:
         hits = (await search.search(q["question"], k=K, filters=SearchFilters())).hits

@@ -68,13 +68,7 @@ async def chat() -> AsyncIterator[FakeOpenAI]:
 def make_app(index: EdgeIndex, model: AnswerModel, **settings: Any) -> FastAPI:
     embedder = BagOfWordsEmbedder()
     search = SearchService(embedder=embedder, sparse=SPARSE, index=index)
-    ask = AskService(
-        search=search,
-        embedder=embedder,
-        tokenize=SPARSE.tokenize,
-        model=model,
-        min_evidence=0.3,
-    )
+    ask = AskService(search=search, model=model, min_evidence=0.3)
     return create_app(settings=Settings(**settings), search=search, ask=ask)
 
 

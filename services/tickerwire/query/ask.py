@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,7 +24,6 @@ from tickerwire.core.metrics import (
 )
 from tickerwire.core.ports import (
     AnswerModel,
-    Embedder,
     Passage,
     ScoredHit,
     SearchFilters,
@@ -118,16 +117,13 @@ class AskService:
         self,
         *,
         search: SearchService,
-        embedder: Embedder,
-        tokenize: Callable[[str], list[str]],
         model: AnswerModel,
         min_evidence: float,
         passages: int = 5,
     ) -> None:
-        """``passages``: how many of the top hits the answer model reads (and may cite)."""
+        """``passages``: how many of the top hits the answer model reads (and may cite). Units
+        are scored with the search's own embedder and sparse tokenizer."""
         self._search = search
-        self._embedder = embedder
-        self._tokenize = tokenize
         self._model = model
         self._min_evidence = min_evidence
         self._passages = passages
@@ -149,15 +145,15 @@ class AskService:
             for u in units
         ]
         if flat:
-            query_vec = await self._embedder.embed_query(question)
-            cosines = _cosines(query_vec, await self._embedder.embed_documents(flat))
+            query_vec = await self._search.embedder.embed_query(question)
+            cosines = _cosines(query_vec, await self._search.embedder.embed_documents(flat))
         else:
             cosines = []
         out: list[Passage] = []
         offset = 0
         for n, (hit, units) in enumerate(zip(chosen, unit_texts, strict=True), start=1):
             scored = score_units(
-                units, cosines[offset : offset + len(units)], question, self._tokenize
+                units, cosines[offset : offset + len(units)], question, self._search.sparse.tokenize
             )
             offset += len(units)
             out.append(

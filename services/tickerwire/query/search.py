@@ -71,34 +71,19 @@ def hit_to_json(hit: ScoredHit) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SearchService:
-    """Hybrid (default), dense or sparse search over the live index."""
+    """Hybrid (default), dense or sparse search over the live index.
 
-    def __init__(
-        self,
-        *,
-        embedder: Embedder,
-        sparse: SparseEncoder,
-        index: VectorIndex,
-        hybrid: HybridParams | None = None,
-        registry: EntityRegistry | None = None,
-    ) -> None:
-        """``registry``: the names and tickers learned from the documents (empty when None)."""
-        self._embedder = embedder
-        self._sparse = sparse
-        self._index = index
-        self._hybrid = hybrid or HybridParams()
-        self._registry = registry if registry is not None else EntityRegistry()
+    ``registry`` holds the names and tickers learned from the documents, which questions are
+    understood with (empty by default); status pages read ``index``.
+    """
 
-    @property
-    def index(self) -> VectorIndex:
-        """The index searched (for status pages)."""
-        return self._index
-
-    @property
-    def registry(self) -> EntityRegistry:
-        """The entity registry questions are understood with."""
-        return self._registry
+    embedder: Embedder
+    sparse: SparseEncoder
+    index: VectorIndex
+    hybrid: HybridParams = dataclasses.field(default_factory=HybridParams)
+    registry: EntityRegistry = dataclasses.field(default_factory=EntityRegistry)
 
     def understand(self, query: str, filters: SearchFilters | None = None) -> Understanding:
         """What ``query`` names and how it would apply under ``filters``.
@@ -106,7 +91,7 @@ class SearchService:
         Tickers the caller already filters on win: the understood ones then only boost.
         """
         filters = filters or SearchFilters()
-        u = understand(query, self._registry, as_of=filters.as_of)
+        u = understand(query, self.registry, as_of=filters.as_of)
         if filters.tickers and u.filters:
             u = dataclasses.replace(
                 u,
@@ -130,7 +115,7 @@ class SearchService:
             filters = dataclasses.replace(filters, tickers=u.ticker_filter)
         if u.period_filter is not None:  # in the index, so every candidate is in scope
             filters = dataclasses.replace(filters, period=u.period_filter.scope())
-        return u, filters, max(k, self._hybrid.prefetch)
+        return u, filters, max(k, self.hybrid.prefetch)
 
     async def search(
         self,
@@ -154,8 +139,8 @@ class SearchService:
         if u is not None:
             QUERY_UNDERSTOOD.labels(applied_as=u.applied_as or "none").inc()
         tu = time.perf_counter()
-        dense = await self._embedder.embed_query(query) if mode != "sparse" else None
-        sparse = self._sparse.encode_query(query) if mode != "dense" else None
+        dense = await self.embedder.embed_query(query) if mode != "sparse" else None
+        sparse = self.sparse.encode_query(query) if mode != "dense" else None
         if sparse is not None and not sparse.indices:
             # No keyword of the query can match (stopwords, symbols): hybrid ranks by the dense
             # side alone, and a keyword search finds nothing. Neither is the caller's error.
@@ -163,8 +148,8 @@ class SearchService:
             mode = "dense" if mode == "hybrid" else mode
         t1 = time.perf_counter()
         hits, watermark = await asyncio.gather(
-            self._candidates(IndexQuery(mode, dense, sparse, filters, limit, self._hybrid)),
-            self._index.watermark(),
+            self._candidates(IndexQuery(mode, dense, sparse, filters, limit, self.hybrid)),
+            self.index.watermark(),
         )
         if u is not None:
             hits = apply_understanding(hits, u)[:k]
@@ -185,7 +170,7 @@ class SearchService:
     async def _candidates(self, query: IndexQuery) -> list[ScoredHit]:
         if query.mode == "sparse" and query.sparse is None:
             return []
-        return await self._index.search(query)
+        return await self.index.search(query)
 
 
 def apply_understanding(hits: Sequence[ScoredHit], u: Understanding) -> list[ScoredHit]:

@@ -96,8 +96,6 @@ class Resources:
         """The ask use case over these resources, answering with ``model``."""
         return AskService(
             search=self.search_service(),
-            embedder=self.embedder,
-            tokenize=self.sparse.tokenize,
             model=model,
             min_evidence=self.settings.ask_min_evidence,
         )
