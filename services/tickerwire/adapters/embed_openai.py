@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from semantic_text_splitter import TextSplitter
 
 from tickerwire.adapters.embed_common import BatchEmbedder
-from tickerwire.adapters.openai_client import OpenAIAdapter
+from tickerwire.adapters.openai_client import OpenAIAdapter, counted_request, is_transient_status
 from tickerwire.core.errors import (
     ConfigError,
     EmbeddingError,
@@ -34,7 +34,6 @@ from tickerwire.core.errors import (
 from tickerwire.core.logging import get_logger
 from tickerwire.core.metrics import (
     OPENAI_COST,
-    OPENAI_REQUESTS,
     OPENAI_TOKENS,
 )
 from tickerwire.core.ports import Splitter
@@ -285,32 +284,24 @@ class OpenAIEmbedder(BatchEmbedder, OpenAIAdapter):
     async def _request(self, inputs: list[str], tokens: int) -> list[list[float]]:
         async with self._semaphore:
             try:
-                response = await self._client.embeddings.create(
-                    input=inputs,
-                    model=self._model,
-                    encoding_format="float",
-                    dimensions=self._dim if self._send_dimensions else openai.omit,
-                )
-            except openai.APITimeoutError as exc:
-                OPENAI_REQUESTS.labels(endpoint=ENDPOINT, status="timeout").inc()
-                raise EmbeddingTransientError(f"timed out: {exc.message}") from exc
-            except openai.APIConnectionError as exc:
-                OPENAI_REQUESTS.labels(endpoint=ENDPOINT, status="connection_error").inc()
-                raise EmbeddingTransientError(f"connection error: {exc.message}") from exc
+                with counted_request(ENDPOINT, EmbeddingTransientError):
+                    response = await self._client.embeddings.create(
+                        input=inputs,
+                        model=self._model,
+                        encoding_format="float",
+                        dimensions=self._dim if self._send_dimensions else openai.omit,
+                    )
             except openai.APIStatusError as exc:
                 status = exc.status_code
-                OPENAI_REQUESTS.labels(endpoint=ENDPOINT, status=str(status)).inc()
                 reason = _server_reason(exc)
-                if status in (408, 409, 429) or status >= 500:
+                if is_transient_status(status):
                     retry_after = _retry_after(exc.response.headers)
                     raise EmbeddingTransientError(reason, retry_after=retry_after) from exc
                 if status in (401, 403, 404):
                     raise EmbeddingRejectedError(reason) from exc
                 raise EmbeddingPermanentError(reason) from exc
             except openai.APIError as exc:  # e.g. a body that is not an embeddings response
-                OPENAI_REQUESTS.labels(endpoint=ENDPOINT, status="invalid_response").inc()
                 raise EmbeddingError(f"invalid response: {exc.message}") from exc
-        OPENAI_REQUESTS.labels(endpoint=ENDPOINT, status="200").inc()
         used = response.usage.prompt_tokens if response.usage is not None else tokens
         OPENAI_TOKENS.labels(model=self._model).inc(used)
         if self._price is not None:

@@ -27,7 +27,7 @@ from pydantic import SecretStr
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
-from tickerwire.adapters.openai_client import OpenAIAdapter
+from tickerwire.adapters.openai_client import OpenAIAdapter, counted_request, is_transient_status
 from tickerwire.core.errors import AnswerModelError
 from tickerwire.core.logging import get_logger
 from tickerwire.core.metrics import OPENAI_COST, OPENAI_REQUESTS, OPENAI_TOKENS, QUERY_SECONDS
@@ -195,25 +195,17 @@ class OpenAIAnswerer(OpenAIAdapter):
 
     async def _create(self, messages: list[ChatCompletionMessageParam]) -> Any:
         try:
-            stream = await self._client.chat.completions.create(
-                model=self._model,
-                messages=messages,
-                temperature=self._temperature,
-                max_tokens=self._max_tokens,
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-        except openai.APITimeoutError as exc:
-            OPENAI_REQUESTS.labels(endpoint=ENDPOINT, status="timeout").inc()
-            raise _RetriableError(f"timed out: {exc.message}") from exc
-        except openai.APIConnectionError as exc:
-            OPENAI_REQUESTS.labels(endpoint=ENDPOINT, status="connection_error").inc()
-            raise _RetriableError(f"connection error: {exc.message}") from exc
+            with counted_request(ENDPOINT, _RetriableError):
+                stream = await self._client.chat.completions.create(
+                    model=self._model,
+                    messages=messages,
+                    temperature=self._temperature,
+                    max_tokens=self._max_tokens,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
         except openai.APIStatusError as exc:
             status = exc.status_code
-            OPENAI_REQUESTS.labels(endpoint=ENDPOINT, status=str(status)).inc()
-            if status in (408, 409, 429) or status >= 500:
-                raise _RetriableError(f"HTTP {status}: {exc.message}") from exc
-            raise AnswerModelError(f"HTTP {status}: {exc.message}") from exc
-        OPENAI_REQUESTS.labels(endpoint=ENDPOINT, status="200").inc()
+            kind = _RetriableError if is_transient_status(status) else AnswerModelError
+            raise kind(f"HTTP {status}: {exc.message}") from exc
         return stream

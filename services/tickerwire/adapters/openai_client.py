@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, Self
 
 import openai
@@ -10,6 +11,7 @@ from pydantic import SecretStr
 
 from tickerwire.core.closing import AsyncClosing
 from tickerwire.core.errors import ConfigError
+from tickerwire.core.metrics import OPENAI_REQUESTS
 from tickerwire.core.settings import Settings
 
 
@@ -27,6 +29,36 @@ def openai_client(
         max_retries=0,
         timeout=timeout_s,
     )
+
+
+def is_transient_status(status: int) -> bool:
+    """True for an HTTP status worth another try: 408, 409, 429 and 5xx."""
+    return status in (408, 409, 429) or status >= 500
+
+
+@contextlib.contextmanager
+def counted_request(endpoint: str, transient: Callable[[str], Exception]) -> Iterator[None]:
+    """Count one API request by its outcome (``tickerwire_openai_requests_total``).
+
+    A timeout or a lost connection is raised again as ``transient(reason)``. An HTTP error is
+    counted by its status, and any other API error as ``invalid_response``; both propagate for
+    the caller to classify (:func:`is_transient_status`).
+    """
+    try:
+        yield
+    except openai.APITimeoutError as exc:
+        OPENAI_REQUESTS.labels(endpoint=endpoint, status="timeout").inc()
+        raise transient(f"timed out: {exc.message}") from exc
+    except openai.APIConnectionError as exc:
+        OPENAI_REQUESTS.labels(endpoint=endpoint, status="connection_error").inc()
+        raise transient(f"connection error: {exc.message}") from exc
+    except openai.APIStatusError as exc:
+        OPENAI_REQUESTS.labels(endpoint=endpoint, status=str(exc.status_code)).inc()
+        raise
+    except openai.APIError:  # e.g. a body that is not the response the endpoint promises
+        OPENAI_REQUESTS.labels(endpoint=endpoint, status="invalid_response").inc()
+        raise
+    OPENAI_REQUESTS.labels(endpoint=endpoint, status="200").inc()
 
 
 class OpenAIAdapter(AsyncClosing):
